@@ -1,0 +1,61 @@
+# `make lab`  : set up .venv and open JupyterLab on the notebooks.
+# `make test` : set up .venv and run the whole suite (plus the parity tests on the
+#               oldest supported transformers, in .venv-oldest).
+# Both work on a fresh machine: they create what they need first.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+OLDEST_VENV := .venv-oldest
+OLDEST_PY := $(OLDEST_VENV)/bin/python
+
+# torch is pinned here, not in pyproject.toml: 2.13.0 resolves to the CPU build on the
+# machines this kit is developed and tested on. Override on a GPU machine, e.g.
+# `make test TORCH=torch` to keep whatever torch pip picks for your platform.
+TORCH ?= torch==2.13.0
+# The oldest transformers release the kit supports; its parity tests run on it too.
+OLDEST_TRANSFORMERS ?= transformers==4.56.0
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export MPLBACKEND := Agg
+
+.PHONY: install lab test test-oldest render bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[lab,test]"
+	touch $@
+
+$(OLDEST_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_PY) -m pip install --quiet --upgrade pip
+	$(OLDEST_PY) -m pip install --quiet "$(TORCH)"
+	$(OLDEST_PY) -m pip install --quiet -e ".[test]" "$(OLDEST_TRANSFORMERS)"
+	touch $@
+
+install: $(VENV)/.installed
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: install $(OLDEST_VENV)/.installed
+	$(PY) -m pytest
+	$(OLDEST_PY) -m pytest -m parity -p no:cacheprovider
+
+test-oldest: $(OLDEST_VENV)/.installed
+	$(OLDEST_PY) -m pytest -m parity -p no:cacheprovider
+
+# Executed copies of every notebook, as HTML, in build/notebooks (ignored by git).
+render: install
+	mkdir -p build/notebooks
+	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks notebooks/*.ipynb
+
+bench: install
+	$(PY) -m modlayers bench heads
+
+clean:
+	rm -rf $(VENV) $(OLDEST_VENV) build .pytest_cache
