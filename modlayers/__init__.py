@@ -1,0 +1,61 @@
+"""modlayers: transformers' modeling layers, re-implemented readably and taught in notebooks.
+
+The four building blocks of ``transformers/modeling_layers.py``:
+
+- :class:`GradientCheckpointingLayer` (``modlayers.checkpointing``)
+- :class:`GenericForSequenceClassification`, :class:`GenericForQuestionAnswering`,
+  :class:`GenericForTokenClassification` (``modlayers.heads``)
+
+and the pure functions behind them: pooling (``modlayers.pooling``) and the losses
+(``modlayers.losses``).
+"""
+
+from modlayers.checkpointing import (
+    GradientCheckpointingLayer,
+    checkpointable_layers,
+    disable_gradient_checkpointing,
+    enable_gradient_checkpointing,
+)
+from modlayers.heads import (
+    GenericForQuestionAnswering,
+    GenericForSequenceClassification,
+    GenericForTokenClassification,
+)
+from modlayers.losses import (
+    infer_problem_type,
+    masked_cross_entropy,
+    question_answering_loss,
+    sequence_classification_loss,
+    token_classification_loss,
+)
+from modlayers.pooling import first_token_pool, last_attended_index, last_non_pad_index, mean_pool, pool_at
+from modlayers.tiny_transformer import (
+    TinyTransformerConfig,
+    TinyTransformerModel,
+    TinyTransformerPreTrainedModel,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradientCheckpointingLayer",
+    "GenericForQuestionAnswering",
+    "GenericForSequenceClassification",
+    "GenericForTokenClassification",
+    "TinyTransformerConfig",
+    "TinyTransformerModel",
+    "TinyTransformerPreTrainedModel",
+    "checkpointable_layers",
+    "disable_gradient_checkpointing",
+    "enable_gradient_checkpointing",
+    "first_token_pool",
+    "infer_problem_type",
+    "last_attended_index",
+    "last_non_pad_index",
+    "masked_cross_entropy",
+    "mean_pool",
+    "pool_at",
+    "question_answering_loss",
+    "sequence_classification_loss",
+    "token_classification_loss",
+]

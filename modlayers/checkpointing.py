@@ -1,0 +1,165 @@
+"""Gradient (activation) checkpointing for a stack of layers.
+
+Training keeps every intermediate tensor a layer needs for its backward pass.
+A checkpointed layer keeps only its inputs, throws the rest away after the
+forward pass, and runs its forward a second time during the backward pass to get
+them back: memory for compute.
+
+Contract of :class:`GradientCheckpointingLayer`:
+    - When ``gradient_checkpointing`` is on, the module is training and gradients are
+      enabled, the call runs through ``self._gradient_checkpointing_func`` (usually
+      ``functools.partial(torch.utils.checkpoint.checkpoint, use_reentrant=...)``),
+      with the keyword arguments bound and the positional arguments passed as the
+      checkpoint's inputs.
+    - Then a KV cache makes no sense (the recompute would write it twice), so
+      ``use_cache`` is set to ``False`` and ``past_key_values``, ``cache`` and
+      ``layer_past`` to ``None`` when given, with one warning naming the layer and
+      what changed.
+    - In eval mode, under ``torch.no_grad()``, or when off, the call is untouched.
+
+Sharp edges (from ``torch.utils.checkpoint``):
+    - ``use_reentrant=True`` only tracks gradients of *positional* tensor inputs. A
+      tensor that requires grad passed by keyword silently gets no gradient, so this
+      layer warns at the call. Pass it positionally, or use ``use_reentrant=False``.
+    - ``use_reentrant=True`` also needs at least one positional input that requires
+      grad; with frozen embeddings nothing does and the layer's parameters get no
+      gradient (torch warns). ``use_reentrant=False`` has neither problem.
+    - Dropout draws the same mask in the recompute because the checkpoint saves and
+      restores the RNG state (``preserve_rng_state=True``, the default).
+
+Switch it on with transformers' ``model.gradient_checkpointing_enable(...)`` /
+``activation_checkpointing_enable(...)`` on a ``PreTrainedModel`` that contains the
+layer, or with :func:`enable_gradient_checkpointing` on any ``nn.Module``.
+"""
+
+import functools
+import warnings
+
+import torch
+import transformers.modeling_layers
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
+
+CACHE_ARGUMENTS = ("past_key_values", "cache", "layer_past")
+
+
+def _uses_reentrant(checkpoint_func) -> bool:
+    """Whether a checkpoint function built with functools.partial asks for use_reentrant=True."""
+    while isinstance(checkpoint_func, functools.partial):
+        if "use_reentrant" in checkpoint_func.keywords:
+            return bool(checkpoint_func.keywords["use_reentrant"])
+        checkpoint_func = checkpoint_func.func
+    return False
+
+
+class GradientCheckpointingLayer(nn.Module):
+    """Base class for a layer that can recompute its activations in the backward pass.
+
+    Subclass it instead of ``nn.Module`` and write ``forward`` as usual; pass the
+    tensors that need gradients (the hidden states) positionally::
+
+        class Block(GradientCheckpointingLayer):
+            def forward(self, hidden_states, attention_mask=None):
+                ...
+
+        out = block(hidden_states, attention_mask=mask)  # not hidden_states=...
+
+    Attributes:
+        gradient_checkpointing: class default ``False``; set per instance by
+            :func:`enable_gradient_checkpointing` or transformers' enable methods.
+        _gradient_checkpointing_func: the function that runs the checkpointed call,
+            ``func(function, *args)``; set alongside ``gradient_checkpointing``.
+    """
+
+    gradient_checkpointing = False
+
+    def __call__(self, *args, **kwargs):
+        if not (self.gradient_checkpointing and self.training and torch.is_grad_enabled()):
+            return super().__call__(*args, **kwargs)
+
+        changed = []
+        if kwargs.get("use_cache"):
+            kwargs["use_cache"] = False
+            changed.append("`use_cache=False`")
+        for name in CACHE_ARGUMENTS:
+            if kwargs.get(name) is not None:
+                kwargs[name] = None
+                changed.append(f"`{name}=None`")
+        if changed:
+            logger.warning_once(
+                f"Caching is incompatible with gradient checkpointing in {self.__class__.__name__}. "
+                f"Setting {', '.join(changed)}."
+            )
+
+        if _uses_reentrant(self._gradient_checkpointing_func):
+            for name, value in kwargs.items():
+                if isinstance(value, torch.Tensor) and value.requires_grad:
+                    warnings.warn(
+                        f"{self.__class__.__name__}: `{name}` requires grad but was passed by keyword. With "
+                        "use_reentrant=True only positional inputs of a checkpoint get gradients, so it will "
+                        f"get none. Pass it positionally ({self.__class__.__name__.lower()}({name}, ...)) "
+                        "or enable checkpointing with use_reentrant=False.",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+
+        # Keyword arguments are bound now; positional ones become the checkpoint's inputs.
+        return self._gradient_checkpointing_func(functools.partial(super().__call__, **kwargs), *args)
+
+
+CHECKPOINTABLE_LAYERS = (GradientCheckpointingLayer, transformers.modeling_layers.GradientCheckpointingLayer)
+
+
+def checkpointable_layers(model: nn.Module) -> list[nn.Module]:
+    """Every layer in ``model`` that can be checkpointed: the kit's and transformers' own, in order."""
+    return [module for module in model.modules() if isinstance(module, CHECKPOINTABLE_LAYERS)]
+
+
+def enable_gradient_checkpointing(
+    model: nn.Module, use_reentrant: bool = False, every_n_layers: int = 1, **checkpoint_kwargs
+) -> list[nn.Module]:
+    """Switch checkpointing on for the layers of any ``nn.Module`` stack.
+
+    Args:
+        model: a module containing :class:`GradientCheckpointingLayer` s (transformers'
+            own ``GradientCheckpointingLayer`` s count too).
+        use_reentrant: which ``torch.utils.checkpoint`` implementation to use. ``False``
+            (the default, and torch's recommendation) handles keyword tensors, frozen
+            inputs and ``torch.autograd.grad``; ``True`` is the older autograd-Function one.
+        every_n_layers: checkpoint layers 0, n, 2n, ... and let the others keep their
+            activations. ``1`` checkpoints every layer.
+        **checkpoint_kwargs: passed on to ``torch.utils.checkpoint.checkpoint``, e.g.
+            ``context_fn`` for a selective policy or ``preserve_rng_state``.
+
+    Returns:
+        The layers that are now checkpointed.
+
+    Raises:
+        ValueError: ``every_n_layers < 1``, or ``model`` has no checkpointable layer.
+
+    Example:
+        >>> stack = nn.Sequential(*[Block() for _ in range(4)])
+        >>> enable_gradient_checkpointing(stack, every_n_layers=2)  # layers 0 and 2
+    """
+    if not isinstance(every_n_layers, int) or every_n_layers < 1:
+        raise ValueError(f"every_n_layers must be an integer >= 1, got {every_n_layers!r}.")
+    layers = checkpointable_layers(model)
+    if not layers:
+        raise ValueError(
+            f"{type(model).__name__} contains no GradientCheckpointingLayer. Make the repeated blocks subclass "
+            "modlayers.GradientCheckpointingLayer to let them be checkpointed."
+        )
+    checkpoint_func = functools.partial(checkpoint, use_reentrant=use_reentrant, **checkpoint_kwargs)
+    for index, layer in enumerate(layers):
+        layer._gradient_checkpointing_func = checkpoint_func
+        layer.gradient_checkpointing = index % every_n_layers == 0
+    return [layer for layer in layers if layer.gradient_checkpointing]
+
+
+def disable_gradient_checkpointing(model: nn.Module) -> None:
+    """Switch checkpointing off for every checkpointable layer in ``model``."""
+    for layer in checkpointable_layers(model):
+        layer.gradient_checkpointing = False

@@ -1,0 +1,362 @@
+"""The three generic task heads, as mixins for any ``PreTrainedModel``.
+
+Use them exactly like transformers' own::
+
+    class MyClassifier(GenericForSequenceClassification, LlamaPreTrainedModel):
+        pass
+
+Each head builds the base model with ``AutoModel.from_config(config)`` under
+``base_model_prefix`` (``"model"`` unless the subclass says otherwise, e.g. ``"bert"``),
+adds one linear layer and calls ``post_init()``. The state dict therefore matches
+transformers' ``<Arch>For<Task>`` and loads in both directions.
+
+What differs from upstream, on purpose:
+    - the loss follows ``config.problem_type`` and the labels, never the class name;
+    - the config is never modified (the inferred problem type is not written back);
+    - bad input raises a ValueError/TypeError before the base model runs;
+    - a loss with nothing to learn from is 0.0, not NaN (see :mod:`modlayers.losses`).
+"""
+
+import torch
+from torch import nn
+from transformers import AutoModel
+from transformers.modeling_outputs import (
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutputWithPast,
+    TokenClassifierOutput,
+)
+from transformers.utils import logging
+
+from modlayers.base_model import cache_of, call_base_model, output_cache_field
+from modlayers.losses import (
+    check_sequence_classification_labels,
+    check_span_positions,
+    check_token_labels,
+    infer_problem_type,
+    question_answering_loss,
+    sequence_classification_loss,
+    token_classification_loss,
+)
+from modlayers.pooling import last_non_pad_index, pool_at
+
+logger = logging.get_logger(__name__)
+
+
+# ---------------------------------------------------------------- input checks shared by the heads
+
+
+def check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache: bool = False) -> tuple[int, int]:
+    """Validate what every head passes to its base model; return ``(batch_size, seq_len)``.
+
+    Raises:
+        ValueError: both or neither of ``input_ids`` / ``inputs_embeds``; wrong number of
+            dimensions; an ``attention_mask`` whose shape does not match the inputs.
+        TypeError: a non-tensor, or ``input_ids`` that are not integers.
+    """
+    if (input_ids is None) == (inputs_embeds is None):
+        given = "both" if input_ids is not None else "neither"
+        raise ValueError(
+            f"Pass exactly one of input_ids (token ids, (batch, seq_len)) or inputs_embeds "
+            f"((batch, seq_len, hidden)); got {given}."
+        )
+    if input_ids is not None:
+        if not isinstance(input_ids, torch.Tensor):
+            raise TypeError(f"input_ids must be a torch.Tensor, got {type(input_ids).__name__}.")
+        if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+            raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}.")
+        if input_ids.dim() != 2:
+            raise ValueError(
+                f"input_ids must have shape (batch, seq_len), got {tuple(input_ids.shape)}. "
+                "For one sequence add a batch dimension: input_ids.unsqueeze(0)."
+            )
+        batch_size, seq_len = input_ids.shape
+    else:
+        if not isinstance(inputs_embeds, torch.Tensor):
+            raise TypeError(f"inputs_embeds must be a torch.Tensor, got {type(inputs_embeds).__name__}.")
+        if inputs_embeds.dim() != 3:
+            raise ValueError(f"inputs_embeds must have shape (batch, seq_len, hidden), got {tuple(inputs_embeds.shape)}.")
+        batch_size, seq_len = inputs_embeds.shape[:2]
+
+    if attention_mask is not None:
+        if not isinstance(attention_mask, torch.Tensor):
+            raise TypeError(f"attention_mask must be a torch.Tensor, got {type(attention_mask).__name__}.")
+        shape = tuple(attention_mask.shape)
+        # With a cache the mask also covers the cached positions, so it may be longer.
+        fits = len(shape) == 2 and shape[0] == batch_size and (shape[1] == seq_len or (has_cache and shape[1] > seq_len))
+        # A prepared 4-D mask: (batch, 1 or heads, query_len, key_len).
+        fits = fits or (len(shape) == 4 and shape[0] == batch_size and shape[2] == seq_len)
+        if not fits:
+            raise ValueError(
+                f"attention_mask must have shape ({batch_size}, {seq_len}) to match the inputs (1 = token, "
+                f"0 = padding), got {shape}."
+            )
+    return batch_size, seq_len
+
+
+def _one_cache(past_key_values, cache):
+    if past_key_values is not None and cache is not None:
+        raise ValueError("Pass the KV cache as either past_key_values or cache, not both.")
+    return cache if cache is not None else past_key_values
+
+
+def _finish(self, output, return_dict):
+    """Return the typed output, or a tuple of its non-None fields when asked (as upstream)."""
+    if return_dict is None:
+        return_dict = getattr(self.config, "return_dict", True)
+    return output if return_dict else output.to_tuple()
+
+
+# ---------------------------------------------------------------- sequence classification
+
+
+class GenericForSequenceClassification:
+    """Score every token, keep the score of the last non-pad token (left or right padding).
+
+    Adds ``score = nn.Linear(hidden, num_labels, bias=False)``. The loss follows
+    ``config.problem_type`` (regression: MSE; single label: cross-entropy ignoring -100;
+    multi label: BCE with logits), inferred like transformers when unset.
+
+    Pooling: with ``pad_token_id`` set, the rightmost token that is not the pad token;
+    a row that is all padding raises. With no ``pad_token_id``, a batch of one uses its
+    last token and a larger batch raises. With ``inputs_embeds`` the pad token cannot
+    be seen, so the last position is used (a warning is logged once).
+
+    Example:
+        >>> class MyClassifier(GenericForSequenceClassification, LlamaPreTrainedModel):
+        ...     pass
+        >>> out = MyClassifier(config)(input_ids, attention_mask=mask, labels=labels)
+        >>> out.logits.shape  # (batch, num_labels)
+    """
+
+    base_model_prefix = "model"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        setattr(self, self.base_model_prefix, AutoModel.from_config(config))
+        self.score = nn.Linear(config.get_text_config().hidden_size, self.num_labels, bias=False)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        return_dict: bool | None = None,
+        cache=None,
+        **kwargs,
+    ) -> SequenceClassifierOutputWithPast:
+        cache = _one_cache(past_key_values, cache)
+        batch_size, _ = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
+        problem_type = None
+        if labels is not None:
+            problem_type = self.config.problem_type or infer_problem_type(self.num_labels, labels)
+            check_sequence_classification_labels(labels, problem_type, self.num_labels, batch_size)
+
+        pad_token_id = self.config.get_text_config().pad_token_id
+        if pad_token_id is None and batch_size != 1:
+            raise ValueError(
+                f"Cannot find the last real token of {batch_size} sequences without a pad token: "
+                "config.pad_token_id is None. Set config.pad_token_id (e.g. to the tokenizer's pad token id) "
+                "or classify one sequence at a time."
+            )
+        if pad_token_id is not None and input_ids is not None:
+            last_token = last_non_pad_index(input_ids, pad_token_id)  # (batch,)
+        else:
+            last_token = -1  # the last position of every row
+            if input_ids is None:
+                logger.warning_once(
+                    f"{self.__class__.__name__} cannot see padding in inputs_embeds, so it pools the last "
+                    "position of every row. Pass input_ids, or use left padding, if rows are padded."
+                )
+
+        outputs = call_base_model(
+            getattr(self, self.base_model_prefix),
+            input_ids,
+            cache=cache,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state  # (batch, seq_len, hidden)
+        logits = self.score(hidden_states)  # (batch, seq_len, num_labels)
+        pooled_logits = pool_at(logits, last_token)  # (batch, num_labels)
+
+        loss = None
+        if labels is not None:
+            loss = sequence_classification_loss(pooled_logits, labels, problem_type, self.num_labels)
+
+        output = SequenceClassifierOutputWithPast(
+            loss=loss,
+            logits=pooled_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            **{output_cache_field(): cache_of(outputs)},
+        )
+        return _finish(self, output, return_dict)
+
+
+# ---------------------------------------------------------------- question answering
+
+
+class GenericForQuestionAnswering:
+    """Extractive QA: two logits per token, where the answer starts and where it ends.
+
+    Adds ``qa_outputs = nn.Linear(hidden, 2)``. ``start_logits`` and ``end_logits`` are
+    ``(batch, seq_len)`` and contiguous. The loss is the mean of the start and end
+    cross-entropies; positions at or past ``seq_len`` (answer outside this window) are
+    ignored, negative positions raise, and a batch with no answer inside the window
+    has loss 0.0.
+
+    Example:
+        >>> class MyReader(GenericForQuestionAnswering, LlamaPreTrainedModel):
+        ...     pass
+        >>> out = MyReader(config)(input_ids, start_positions=starts, end_positions=ends)
+        >>> out.start_logits.shape  # (batch, seq_len)
+    """
+
+    base_model_prefix = "model"
+
+    def __init__(self, config):
+        super().__init__(config)
+        setattr(self, self.base_model_prefix, AutoModel.from_config(config))
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return getattr(self, self.base_model_prefix).get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        getattr(self, self.base_model_prefix).set_input_embeddings(value)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        start_positions: torch.LongTensor | None = None,
+        end_positions: torch.LongTensor | None = None,
+        return_dict: bool | None = None,
+        cache=None,
+        **kwargs,
+    ) -> QuestionAnsweringModelOutput:
+        cache = _one_cache(past_key_values, cache)
+        batch_size, _ = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
+        check_span_positions(start_positions, end_positions, batch_size)
+
+        outputs = call_base_model(
+            getattr(self, self.base_model_prefix),
+            input_ids,
+            cache=cache,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            **kwargs,
+        )
+        sequence_output = outputs.last_hidden_state  # (batch, seq_len, hidden)
+        logits = self.qa_outputs(sequence_output)  # (batch, seq_len, 2)
+        start_logits, end_logits = logits.split(1, dim=-1)  # 2 x (batch, seq_len, 1)
+        start_logits = start_logits.squeeze(-1).contiguous()  # (batch, seq_len)
+        end_logits = end_logits.squeeze(-1).contiguous()  # (batch, seq_len)
+
+        loss = None
+        if start_positions is not None:
+            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions)
+
+        output = QuestionAnsweringModelOutput(
+            loss=loss,
+            start_logits=start_logits,
+            end_logits=end_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+        return _finish(self, output, return_dict)
+
+
+# ---------------------------------------------------------------- token classification
+
+
+class GenericForTokenClassification:
+    """One label per token (named entities, part of speech), loss ignoring -100.
+
+    Adds dropout (``config.classifier_dropout``, else ``config.hidden_dropout``, else
+    0.1) and ``score = nn.Linear(hidden, num_labels)`` with a bias. The cross-entropy is
+    computed in float32 over the tokens whose label is not -100.
+
+    Example:
+        >>> class MyTagger(GenericForTokenClassification, LlamaPreTrainedModel):
+        ...     pass
+        >>> out = MyTagger(config)(input_ids, labels=token_labels)
+        >>> out.logits.shape  # (batch, seq_len, num_labels)
+    """
+
+    base_model_prefix = "model"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        setattr(self, self.base_model_prefix, AutoModel.from_config(config))
+        if getattr(config, "classifier_dropout", None) is not None:
+            classifier_dropout = config.classifier_dropout
+        elif getattr(config, "hidden_dropout", None) is not None:
+            classifier_dropout = config.hidden_dropout
+        else:
+            classifier_dropout = 0.1
+        self.dropout = nn.Dropout(classifier_dropout)
+        self.score = nn.Linear(
+            config.get_text_config().hidden_size,
+            config.num_labels,
+            bias=getattr(config, "token_classification_bias", True),
+        )
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        return_dict: bool | None = None,
+        cache=None,
+        **kwargs,
+    ) -> TokenClassifierOutput:
+        cache = _one_cache(past_key_values, cache)
+        batch_size, seq_len = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
+        if labels is not None:
+            check_token_labels(labels, self.num_labels, batch_size, seq_len)
+
+        outputs = call_base_model(
+            getattr(self, self.base_model_prefix),
+            input_ids,
+            cache=cache,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        sequence_output = self.dropout(outputs.last_hidden_state)  # (batch, seq_len, hidden)
+        logits = self.score(sequence_output)  # (batch, seq_len, num_labels)
+
+        loss = None
+        if labels is not None:
+            loss = token_classification_loss(logits, labels, self.num_labels)
+
+        output = TokenClassifierOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+        return _finish(self, output, return_dict)
