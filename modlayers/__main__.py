@@ -1,0 +1,26 @@
+"""Command line: ``python -m modlayers <command>``.
+
+Commands:
+    bench heads   time forward+backward of the kit's heads against transformers' own
+    memory        measure activation memory with checkpointing policies (see --help)
+"""
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["bench", "heads"]:
+        from modlayers.benchmark_heads import main as bench_heads
+
+        return bench_heads(argv[2:])
+    if argv[:1] == ["memory"]:
+        from modlayers.memory_cli import main as memory
+
+        return memory(argv[1:])
+    print(__doc__.strip(), file=sys.stderr)
+    return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
