@@ -1,0 +1,267 @@
+"""Evaluation metrics for the three heads, as pure functions on plain Python values.
+
+- :func:`accuracy` -- sequence classification (and per-token accuracy).
+- :func:`exact_match`, :func:`token_f1`, :func:`squad_scores` -- extractive question answering, as
+  in the SQuAD evaluation script: both texts are normalised (lower case, no punctuation, no articles
+  ``a/an/the``, single spaces), then compared whole (exact match) or as bags of words (F1); against
+  several reference answers the best score counts.
+- :func:`bio_entities`, :func:`entity_scores` -- token classification at the level of *entities*,
+  like seqeval: entities are read from BIO tags and a predicted entity counts only if its type and
+  both boundaries match a true one.
+
+Every score is a fraction in ``[0, 1]`` (SQuAD's script prints percentages; multiply by 100).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from typing import NamedTuple, Sequence
+
+from modlayers.label_alignment import check_bio_tag
+
+__all__ = [
+    "Entity",
+    "accuracy",
+    "normalize_answer",
+    "exact_match",
+    "token_f1",
+    "squad_scores",
+    "bio_entities",
+    "entity_scores",
+]
+
+
+def _as_list(name: str, values) -> list:
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of items, got a single {type(values).__name__}.")
+    return list(values)
+
+
+def accuracy(predictions: Sequence, references: Sequence) -> float:
+    """Share of positions where the prediction equals the reference.
+
+    Raises:
+        ValueError: different lengths, or nothing to score.
+
+    Example:
+        >>> accuracy([1, 0, 2, 2], [1, 1, 2, 0])
+        0.5
+    """
+    predictions, references = _as_list("predictions", predictions), _as_list("references", references)
+    if len(predictions) != len(references):
+        raise ValueError(
+            f"got {len(predictions)} predictions but {len(references)} references; pass one prediction per reference."
+        )
+    if not references:
+        raise ValueError("accuracy of nothing is undefined: predictions and references are empty.")
+    return sum(p == r for p, r in zip(predictions, references)) / len(references)
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD answer normalisation: lower case, drop punctuation and articles, collapse whitespace.
+
+    Example:
+        >>> normalize_answer("  The Eiffel-Tower, in PARIS! ")
+        'eiffeltower in paris'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"an answer must be a string, got {type(text).__name__} ({text!r}).")
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _references(ground_truths) -> list[str]:
+    refs = [ground_truths] if isinstance(ground_truths, str) else list(ground_truths)
+    if not refs:
+        raise ValueError("no reference answer given; pass the answer text (or a list of acceptable answers).")
+    return refs
+
+
+def exact_match(prediction: str, ground_truths: str | Sequence[str]) -> float:
+    """1.0 if the normalised prediction equals a normalised reference answer, else 0.0.
+
+    Example:
+        >>> exact_match("the Eiffel Tower.", "Eiffel Tower")
+        1.0
+        >>> exact_match("Eiffel", ["Eiffel Tower", "the tower"])
+        0.0
+    """
+    guess = normalize_answer(prediction)
+    return float(any(guess == normalize_answer(ref) for ref in _references(ground_truths)))
+
+
+def _f1_one(prediction: str, reference: str) -> float:
+    predicted = normalize_answer(prediction).split()
+    true = normalize_answer(reference).split()
+    if not predicted or not true:
+        return float(predicted == true)  # both empty: 1; one empty: 0
+    common = sum((Counter(predicted) & Counter(true)).values())
+    if common == 0:
+        return 0.0
+    precision = common / len(predicted)
+    recall = common / len(true)
+    return 2 * precision * recall / (precision + recall)
+
+
+def token_f1(prediction: str, ground_truths: str | Sequence[str]) -> float:
+    """Word-overlap F1 between the normalised prediction and the best-matching reference.
+
+    Precision is the share of predicted words found in the reference, recall the share of reference
+    words found in the prediction (counted with multiplicity).
+
+    Example:
+        >>> token_f1("Eiffel Tower in Paris", "the Eiffel Tower")  # p = 2/4, r = 2/2
+        0.6666666666666666
+    """
+    return max(_f1_one(prediction, ref) for ref in _references(ground_truths))
+
+
+def squad_scores(predictions: Sequence[str], references: Sequence[str | Sequence[str]]) -> dict[str, float]:
+    """Mean exact match and mean token F1 over a dataset.
+
+    Args:
+        predictions: one predicted answer text per example.
+        references: per example, the answer text or a list of acceptable answer texts.
+
+    Returns:
+        ``{"exact_match": ..., "f1": ...}``, fractions in ``[0, 1]``.
+
+    Raises:
+        ValueError: different lengths or no examples.
+
+    Example:
+        >>> squad_scores(["Paris", "in 1889"], ["Paris", "1889"])
+        {'exact_match': 0.5, 'f1': 0.8333333333333333}
+    """
+    predictions, references = _as_list("predictions", predictions), _as_list("references", references)
+    if len(predictions) != len(references):
+        raise ValueError(
+            f"got {len(predictions)} predictions but {len(references)} references; pass one prediction per example."
+        )
+    if not predictions:
+        raise ValueError("no examples to score: predictions and references are empty.")
+    n = len(predictions)
+    return {
+        "exact_match": sum(exact_match(p, r) for p, r in zip(predictions, references)) / n,
+        "f1": sum(token_f1(p, r) for p, r in zip(predictions, references)) / n,
+    }
+
+
+class Entity(NamedTuple):
+    """An entity read from BIO tags: its type and its word span, ``start`` and ``end`` inclusive."""
+
+    type: str
+    start: int
+    end: int
+
+
+def bio_entities(tags: Sequence[str]) -> list[Entity]:
+    """The entities in one sentence's BIO tags.
+
+    ``B-X`` opens an entity of type ``X``; following ``I-X`` tags extend it; anything else closes it.
+    An ``I-X`` that does not continue an ``X`` entity (after ``O``, or after another type) opens a new
+    entity, as in the CoNLL evaluation script and seqeval's default mode.
+
+    Raises:
+        ValueError: a tag that is not ``O``, ``B-<type>`` or ``I-<type>``.
+
+    Example:
+        >>> bio_entities(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "B-LOC"])
+        [Entity(type='PER', start=0, end=1), Entity(type='LOC', start=3, end=3), Entity(type='LOC', start=4, end=4), Entity(type='LOC', start=5, end=5)]
+    """
+    tags = _as_list("tags", tags)
+    for tag in tags:
+        check_bio_tag(tag)
+    entities = []
+    current: list | None = None  # [type, start, end]
+    for i, tag in enumerate(tags):
+        prefix, kind = (tag[:1], tag[2:]) if tag != "O" else ("O", None)
+        continues = prefix == "I" and current is not None and current[0] == kind
+        if continues:
+            current[2] = i
+            continue
+        if current is not None:
+            entities.append(Entity(*current))
+            current = None
+        if prefix in ("B", "I"):
+            current = [kind, i, i]
+    if current is not None:
+        entities.append(Entity(*current))
+    return entities
+
+
+def entity_scores(true_tags: Sequence[Sequence[str]], predicted_tags: Sequence[Sequence[str]]) -> dict:
+    """Entity-level precision, recall and F1 over a corpus of BIO-tagged sentences (micro average).
+
+    A predicted entity is correct when a true entity of the same sentence has the same type, start
+    and end. Precision = correct / predicted entities, recall = correct / true entities, F1 their
+    harmonic mean; a ratio with a zero denominator is 0.
+
+    Args:
+        true_tags: per sentence, the reference BIO tags, one per word.
+        predicted_tags: per sentence, the predicted BIO tags, same lengths.
+
+    Returns:
+        ``{"precision", "recall", "f1"}`` as floats, ``"per_type"``: ``{type: {"precision", "recall",
+        "f1", "support"}}`` (support = number of true entities of that type), and the counts
+        ``"n_true"``, ``"n_predicted"``, ``"n_correct"``.
+
+    Raises:
+        ValueError: different numbers of sentences, a sentence whose two tag lists differ in length,
+            an unknown tag.
+
+    Example:
+        >>> scores = entity_scores([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "O", "O", "B-LOC"]])
+        >>> scores["precision"], scores["recall"]  # LOC right; PER's boundary wrong
+        (0.5, 0.5)
+    """
+    true_tags, predicted_tags = _as_list("true_tags", true_tags), _as_list("predicted_tags", predicted_tags)
+    if len(true_tags) != len(predicted_tags):
+        raise ValueError(
+            f"got {len(true_tags)} reference sentences but {len(predicted_tags)} predicted; pass one tag list per sentence."
+        )
+    true_set: set[tuple[int, Entity]] = set()
+    predicted_set: set[tuple[int, Entity]] = set()
+    for i, (true, predicted) in enumerate(zip(true_tags, predicted_tags)):
+        if isinstance(true, str) or isinstance(predicted, str):
+            raise TypeError(f"sentence {i}: pass a list of tags per sentence, not a string.")
+        if len(true) != len(predicted):
+            raise ValueError(
+                f"sentence {i} has {len(true)} reference tags but {len(predicted)} predicted tags; predict one tag "
+                f"per word (map token predictions back with label_alignment.word_predictions)."
+            )
+        true_set.update((i, e) for e in bio_entities(true))
+        predicted_set.update((i, e) for e in bio_entities(predicted))
+    correct = true_set & predicted_set
+
+    def prf(n_correct: int, n_predicted: int, n_true: int) -> tuple[float, float, float]:
+        precision = n_correct / n_predicted if n_predicted else 0.0
+        recall = n_correct / n_true if n_true else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return precision, recall, f1
+
+    per_type = {}
+    for kind in sorted({e.type for _, e in true_set | predicted_set}):
+        counts = [sum(e.type == kind for _, e in group) for group in (correct, predicted_set, true_set)]
+        p, r, f = prf(*counts)
+        per_type[kind] = {"precision": p, "recall": r, "f1": f, "support": counts[2]}
+    precision, recall, f1 = prf(len(correct), len(predicted_set), len(true_set))
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "per_type": per_type,
+        "n_true": len(true_set),
+        "n_predicted": len(predicted_set),
+        "n_correct": len(correct),
+    }
