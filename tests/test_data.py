@@ -1,0 +1,187 @@
+"""Tests for modlayers/data.py and modlayers/datasets_generator.py: the shipped data is what the
+generator writes, matches its datasheet, and is rich enough for the lessons built on it."""
+
+import hashlib
+import re
+from collections import Counter
+
+import pytest
+import torch
+
+import modlayers.data as data
+from modlayers import datasets_generator
+from modlayers.data import (
+    CLASSIFICATION_LABELS,
+    ENTITY_TYPES,
+    TAGGING_LABELS,
+    data_dir,
+    load_classification,
+    load_qa,
+    load_tagging,
+    load_tokenizer,
+)
+
+CHECKSUM_ROW = re.compile(r"^\| `([^`]+)` \| `([0-9a-f]{64})` \|$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer()
+
+
+def shipped_files():
+    root = data_dir()
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != "README.md")
+
+
+def test_datasheet_checksums_match_every_data_file():
+    readme = (data_dir() / "README.md").read_text(encoding="utf-8")
+    listed = dict(CHECKSUM_ROW.findall(readme))
+    assert sorted(listed) == shipped_files(), "data/README.md must list a checksum for every data file"
+    for relative, expected in listed.items():
+        actual = hashlib.sha256((data_dir() / relative).read_bytes()).hexdigest()
+        assert actual == expected, f"{relative} changed since the datasheet was written; regenerate the data"
+
+
+def test_generator_rewrites_the_shipped_data_byte_for_byte(tmp_path):
+    datasets_generator.write_all(tmp_path)
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert written == sorted(shipped_files() + ["README.md"])
+    for relative in written:
+        assert (tmp_path / relative).read_bytes() == (data_dir() / relative).read_bytes(), relative
+
+
+def test_label_lists_agree_with_the_generator():
+    assert CLASSIFICATION_LABELS == datasets_generator.CLASSIFICATION_LABELS
+    assert ENTITY_TYPES == datasets_generator.ENTITY_TYPES
+    assert TAGGING_LABELS == datasets_generator.TAGGING_LABELS
+
+
+def test_classification_has_balanced_classes_and_disjoint_splits():
+    train, validation = load_classification("train"), load_classification("validation")
+    assert len(train) + len(validation) >= 600
+    assert len(CLASSIFICATION_LABELS) >= 3
+    for split in (train, validation):
+        counts = Counter(r["label"] for r in split)
+        assert sorted(counts) == list(range(len(CLASSIFICATION_LABELS)))
+        assert max(counts.values()) == min(counts.values())
+        assert all(CLASSIFICATION_LABELS[r["label"]] == r["label_name"] for r in split)
+    assert not {r["text"] for r in train} & {r["text"] for r in validation}
+    assert len({r["text"] for r in train}) == len(train)
+
+
+def test_classification_is_not_one_template_per_class():
+    first_words = Counter(r["text"].split()[0] for r in load_classification("train"))
+    assert len(first_words) >= 30
+
+
+def test_qa_answer_start_points_at_the_answer_text():
+    records = load_qa("train") + load_qa("validation")
+    assert len(records) >= 400
+    for r in records:
+        start = r["answer_start"]
+        assert r["context"][start : start + len(r["answer_text"])] == r["answer_text"], r["id"]
+
+
+def test_qa_has_contexts_over_128_tokens_with_answers_beyond_them(tokenizer):
+    records = load_qa("train") + load_qa("validation")
+    long_pairs = answers_beyond_128 = 0
+    for r in records:
+        encoding = tokenizer(r["question"], r["context"], return_offsets_mapping=True)
+        if len(encoding["input_ids"]) > 128:
+            long_pairs += 1
+            context_tokens = [i for i, s in enumerate(encoding.sequence_ids()) if s == 1]
+            first_answer_token = next(i for i in context_tokens if encoding["offset_mapping"][i][1] > r["answer_start"])
+            answers_beyond_128 += first_answer_token >= 128
+    assert long_pairs >= 100
+    assert answers_beyond_128 >= 50
+
+
+def test_tagging_tags_are_valid_bio_over_four_entity_types():
+    records = load_tagging("train") + load_tagging("validation")
+    assert len(records) >= 500
+    seen_types = Counter()
+    for r in records:
+        assert len(r["words"]) == len(r["tags"]) > 0
+        previous = "O"
+        for tag in r["tags"]:
+            assert tag in TAGGING_LABELS
+            if tag.startswith("I-"):
+                assert previous[2:] == tag[2:], f"{r['id']}: {tag} after {previous}"
+            if tag.startswith("B-"):
+                seen_types[tag[2:]] += 1
+            previous = tag
+    assert sorted(seen_types) == sorted(ENTITY_TYPES)
+    assert min(seen_types.values()) >= 100
+
+
+def test_tokenizer_has_bert_special_tokens_and_a_small_vocabulary(tokenizer):
+    assert 600 <= len(tokenizer) <= 1500
+    assert tokenizer.convert_tokens_to_ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) == [0, 1, 2, 3, 4]
+    assert (tokenizer.pad_token, tokenizer.cls_token, tokenizer.sep_token) == ("[PAD]", "[CLS]", "[SEP]")
+    single = tokenizer("Rain in Osterby.")
+    assert single["input_ids"][0] == tokenizer.cls_token_id and single["input_ids"][-1] == tokenizer.sep_token_id
+    assert list(single) == ["input_ids", "attention_mask"]
+
+
+def test_tokenizer_encodes_question_context_pairs_like_bert(tokenizer):
+    pair = tokenizer("Where was Mira born?", "Mira was born in Osterby.", return_token_type_ids=True)
+    tokens = pair.tokens()
+    assert tokens[0] == "[CLS]" and tokens.count("[SEP]") == 2 and tokens[-1] == "[SEP]"
+    first_sep = tokens.index("[SEP]")
+    assert pair["token_type_ids"] == [0] * (first_sep + 1) + [1] * (len(tokens) - first_sep - 1)
+    assert pair.sequence_ids()[first_sep + 1 : -1] == [1] * (len(tokens) - first_sep - 2)
+
+
+def test_tokenizer_offsets_map_tokens_back_to_the_text(tokenizer):
+    text = "Mira Brennholt joined Kelmo Foods."
+    encoding = tokenizer(text, return_offsets_mapping=True)
+    pieces = [text[a:b] for a, b in encoding["offset_mapping"]]
+    tokens = encoding.tokens()
+    assert pieces[0] == pieces[-1] == ""  # [CLS] and [SEP] cover no text
+    assert [t.removeprefix("##") for t in tokens[1:-1]] == pieces[1:-1]
+
+
+def test_tokenizer_splits_a_good_share_of_words_so_labels_need_aligning(tokenizer):
+    records = load_tagging("validation")
+    words = [w for r in records for w in r["words"]]
+    entity_words = [w for r in records for w, t in zip(r["words"], r["tags"]) if t != "O"]
+    pieces = lambda w: len(tokenizer(w, add_special_tokens=False)["input_ids"])  # noqa: E731
+    assert sum(pieces(w) > 1 for w in words) / len(words) >= 0.25
+    assert sum(pieces(w) > 1 for w in entity_words) / len(entity_words) >= 0.25
+    encoding = tokenizer(records[0]["words"], is_split_into_words=True)
+    word_ids = encoding.word_ids()
+    assert word_ids[0] is None and word_ids[-1] is None
+    assert sorted(set(word_ids[1:-1])) == list(range(len(records[0]["words"])))
+
+
+def test_tokenizer_pads_on_the_side_asked_for():
+    right = load_tokenizer()(["a b c", "a"], padding=True, return_tensors="pt")
+    left = load_tokenizer(padding_side="left")(["a b c", "a"], padding=True, return_tensors="pt")
+    assert right["input_ids"][1, -1].item() == 0 and right["attention_mask"][1].tolist() == [1, 1, 1, 0, 0]
+    assert left["input_ids"][1, 0].item() == 0 and left["attention_mask"][1].tolist() == [0, 0, 1, 1, 1]
+    assert torch.equal(right["input_ids"][0], left["input_ids"][0])
+    with pytest.raises(ValueError, match="padding_side"):
+        load_tokenizer(padding_side="middle")
+
+
+def test_auto_tokenizer_loads_the_same_tokenizer_from_the_folder(tokenizer):
+    from transformers import AutoTokenizer
+
+    auto = AutoTokenizer.from_pretrained(str(data_dir() / "tokenizer"))
+    text = "Where did Tove Quist move to in 1999?"
+    assert auto(text)["input_ids"] == tokenizer(text)["input_ids"]
+    assert auto.pad_token_id == tokenizer.pad_token_id == 0
+
+
+def test_unknown_split_is_refused_with_the_valid_names():
+    with pytest.raises(ValueError, match="'train', 'validation'"):
+        load_classification("test")
+
+
+def test_missing_data_folder_says_to_clone_the_repository(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "DATA_DIR", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="git clone"):
+        load_tagging()
+    with pytest.raises(FileNotFoundError, match="git clone"):
+        load_tokenizer()
