@@ -1,0 +1,259 @@
+"""GradientCheckpointingLayer: same numbers, recomputed forward, cache switched off, sharp edges."""
+
+import functools
+import logging
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+import modlayers
+from modlayers import (
+    GenericForSequenceClassification,
+    GradientCheckpointingLayer,
+    TinyTransformerConfig,
+    TinyTransformerPreTrainedModel,
+    enable_gradient_checkpointing,
+)
+from modlayers.tiny_transformer import TinyTransformerLayer
+
+
+class TinyClassifier(GenericForSequenceClassification, TinyTransformerPreTrainedModel):
+    pass
+
+
+def tiny_classifier(dropout=0.1):
+    torch.manual_seed(0)
+    config = TinyTransformerConfig(
+        vocab_size=40, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+        hidden_dropout=dropout, attention_dropout=dropout, num_labels=3,
+    )
+    return TinyClassifier(config).train()
+
+
+IDS = torch.tensor([[5, 6, 7, 8, 0], [9, 10, 11, 0, 0]])
+LABELS = torch.tensor([0, 2])
+
+
+def loss_and_grads(model, seed=123):
+    model.zero_grad()
+    torch.manual_seed(seed)
+    loss = model(input_ids=IDS, attention_mask=(IDS != 0).long(), labels=LABELS).loss
+    loss.backward()
+    return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def switch_on_with_transformers(model, use_reentrant):
+    """transformers' own switch: ``activation_checkpointing_enable`` (newest) or ``gradient_checkpointing_enable``."""
+    kwargs = {"use_reentrant": use_reentrant}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+@pytest.mark.parametrize("switch", ["transformers", "modlayers"])
+@pytest.mark.parametrize("use_reentrant", [True, False])
+def test_checkpointing_gives_the_same_loss_and_gradients_with_dropout_active(use_reentrant, switch):
+    model = tiny_classifier(dropout=0.1)
+    reference_loss, reference_grads = loss_and_grads(model)
+    if switch == "transformers":
+        switch_on_with_transformers(model, use_reentrant)
+    else:
+        enable_gradient_checkpointing(model, use_reentrant=use_reentrant)
+    assert all(layer.gradient_checkpointing for layer in model.model.layers)
+    loss, grads = loss_and_grads(model)
+    torch.testing.assert_close(loss, reference_loss, rtol=0, atol=1e-6)
+    assert grads.keys() == reference_grads.keys()
+    for name in grads:
+        torch.testing.assert_close(grads[name], reference_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+    # and dropout really was active: another seed gives another loss
+    assert loss_and_grads(model, seed=7)[0] != reference_loss
+
+
+def count_forward_calls(monkeypatch):
+    calls = []
+    original = TinyTransformerLayer.forward
+
+    def counting_forward(self, *args, **kwargs):
+        calls.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TinyTransformerLayer, "forward", counting_forward)
+    return calls
+
+
+@pytest.mark.parametrize("use_reentrant", [True, False])
+def test_a_checkpointed_layer_runs_its_forward_twice(monkeypatch, use_reentrant):
+    model = tiny_classifier()
+    calls = count_forward_calls(monkeypatch)
+    loss_and_grads(model)
+    assert len(calls) == 3  # off: once per layer
+    calls.clear()
+    enable_gradient_checkpointing(model, use_reentrant=use_reentrant)
+    loss_and_grads(model)
+    assert len(calls) == 6  # on: forward, then the recompute in backward
+    assert all(calls.count(layer) == 2 for layer in model.model.layers)
+
+
+def test_every_n_layers_checkpoints_only_those_layers(monkeypatch):
+    model = tiny_classifier()
+    chosen = enable_gradient_checkpointing(model, every_n_layers=2)
+    assert chosen == [model.model.layers[0], model.model.layers[2]]
+    calls = count_forward_calls(monkeypatch)
+    loss_and_grads(model)
+    assert [calls.count(layer) for layer in model.model.layers] == [2, 1, 2]
+
+
+def test_disable_switches_every_layer_off():
+    model = tiny_classifier()
+    enable_gradient_checkpointing(model)
+    modlayers.disable_gradient_checkpointing(model)
+    assert not any(layer.gradient_checkpointing for layer in model.model.layers)
+
+
+def test_transformers_disable_switches_the_kit_layers_off():
+    model = tiny_classifier()
+    switch_on_with_transformers(model, use_reentrant=False)
+    if hasattr(model, "activation_checkpointing_disable"):
+        model.activation_checkpointing_disable()
+    else:
+        model.gradient_checkpointing_disable()
+    assert not any(layer.gradient_checkpointing for layer in model.model.layers)
+
+
+@pytest.mark.parametrize("every_n_layers", [0, -1, 1.5])
+def test_every_n_layers_must_be_a_positive_integer(every_n_layers):
+    with pytest.raises(ValueError, match="every_n_layers must be an integer >= 1"):
+        enable_gradient_checkpointing(tiny_classifier(), every_n_layers=every_n_layers)
+
+
+def test_enabling_on_a_stack_without_checkpointable_layers_says_how_to_fix_it():
+    with pytest.raises(ValueError, match="subclass modlayers.GradientCheckpointingLayer"):
+        enable_gradient_checkpointing(nn.Sequential(nn.Linear(2, 2)))
+
+
+def test_the_kit_switch_also_reaches_transformers_own_layers():
+    from transformers import LlamaConfig, LlamaModel
+
+    model = LlamaModel(LlamaConfig(vocab_size=30, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2))
+    assert len(enable_gradient_checkpointing(model)) == 2
+    assert all(layer.gradient_checkpointing for layer in model.layers)
+
+
+# ---------------------------------------------------------------- the cache under checkpointing
+
+
+class RecordingLayer(GradientCheckpointingLayer):
+    """Remembers the keyword arguments its forward received."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.seen = []
+
+    def forward(self, hidden_states, use_cache=False, past_key_values=None, cache=None, layer_past=None):
+        self.seen.append(dict(use_cache=use_cache, past_key_values=past_key_values, cache=cache, layer_past=layer_past))
+        return self.linear(hidden_states)
+
+
+CACHE_KWARGS = dict(use_cache=True, past_key_values="pkv", cache="cache", layer_past="past")
+
+
+def recording_layer(use_reentrant=False):
+    layer = RecordingLayer().train()
+    enable_gradient_checkpointing(layer, use_reentrant=use_reentrant)
+    return layer
+
+
+def test_the_cache_is_switched_off_under_checkpointing_with_one_warning(caplog):
+    logging.Logger.warning_once.cache_clear()
+    layer = recording_layer()
+    x = torch.randn(2, 4, requires_grad=True)
+    with caplog.at_level(logging.WARNING):
+        layer(x, **CACHE_KWARGS).sum().backward()
+        layer(x, **CACHE_KWARGS).sum().backward()
+    assert layer.seen[0] == dict(use_cache=False, past_key_values=None, cache=None, layer_past=None)
+    warnings = [r.getMessage() for r in caplog.records if "Caching is incompatible" in r.getMessage()]
+    assert warnings == [
+        "Caching is incompatible with gradient checkpointing in RecordingLayer. Setting `use_cache=False`, "
+        "`past_key_values=None`, `cache=None`, `layer_past=None`."
+    ]
+
+
+@pytest.mark.parametrize("mode", ["eval", "no_grad", "off"])
+def test_the_call_is_untouched_in_eval_under_no_grad_or_when_off(mode, caplog):
+    layer = recording_layer()
+    calls = []
+    layer._gradient_checkpointing_func = lambda *a, **k: calls.append(a)
+    if mode == "eval":
+        layer.eval()
+    if mode == "off":
+        layer.gradient_checkpointing = False
+    x = torch.randn(2, 4, requires_grad=True)
+    with torch.set_grad_enabled(mode != "no_grad"), caplog.at_level(logging.WARNING):
+        out = layer(x, **CACHE_KWARGS)
+    assert isinstance(out, torch.Tensor) and not calls
+    assert layer.seen == [dict(use_cache=True, past_key_values="pkv", cache="cache", layer_past="past")]
+    assert not any("Caching" in r.getMessage() for r in caplog.records)
+
+
+def test_positional_arguments_become_checkpoint_inputs_and_keywords_are_bound():
+    layer = RecordingLayer().train()
+    received = []
+
+    def spy(function, *args):
+        received.append((function, args))
+        return function(*args)
+
+    layer.gradient_checkpointing, layer._gradient_checkpointing_func = True, spy
+    x = torch.randn(2, 4)
+    layer(x, layer_past=None, use_cache=False)
+    function, args = received[0]
+    assert args == (x,)
+    assert isinstance(function, functools.partial) and function.keywords == {"layer_past": None, "use_cache": False}
+
+
+# ---------------------------------------------------------------- use_reentrant=True and keyword tensors
+
+
+class AddLayer(GradientCheckpointingLayer):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(3))
+
+    def forward(self, hidden_states, residual=None):
+        return hidden_states * self.weight + (0 if residual is None else residual * 2)
+
+
+def test_reentrant_checkpointing_warns_about_a_grad_tensor_passed_by_keyword():
+    layer = AddLayer().train()
+    enable_gradient_checkpointing(layer, use_reentrant=True)
+    x = torch.randn(3, requires_grad=True)
+    with pytest.warns(UserWarning, match=r"`hidden_states` requires grad but was passed by keyword.*Pass it positionally"):
+        out = layer(hidden_states=x)
+    # what the warning is about: torch's re-entrant checkpoint only tracks positional inputs, so the
+    # output is cut off from x (and from the layer's weight); backward() would fail much later
+    assert not out.requires_grad
+    with pytest.raises(RuntimeError):
+        out.sum().backward()
+    assert x.grad is None
+
+
+def test_non_reentrant_checkpointing_does_not_warn_and_gives_a_keyword_tensor_its_gradient(recwarn):
+    layer = AddLayer().train()
+    enable_gradient_checkpointing(layer, use_reentrant=False)
+    x = torch.randn(3, requires_grad=True)
+    layer(hidden_states=x).sum().backward()
+    assert not [w for w in recwarn if "passed by keyword" in str(w.message)]
+    torch.testing.assert_close(x.grad, layer.weight.detach())
+
+
+def test_reentrant_detection_sees_through_nested_partials():
+    from modlayers.checkpointing import _uses_reentrant
+
+    assert _uses_reentrant(functools.partial(checkpoint, use_reentrant=True))
+    assert not _uses_reentrant(functools.partial(checkpoint, use_reentrant=False))
+    assert _uses_reentrant(functools.partial(functools.partial(checkpoint, use_reentrant=True), preserve_rng_state=True))
+    assert not _uses_reentrant(checkpoint)

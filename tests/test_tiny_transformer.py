@@ -1,0 +1,76 @@
+"""The kit's own architecture: causal or bidirectional attention, a working KV cache, Auto registration."""
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel
+
+from modlayers import TinyTransformerConfig, TinyTransformerModel
+from modlayers.base_model import cache_of
+
+
+def tiny(**kwargs):
+    torch.manual_seed(0)
+    config = TinyTransformerConfig(vocab_size=30, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, **kwargs)
+    return TinyTransformerModel(config).eval()
+
+
+IDS = torch.tensor([[3, 4, 5, 6, 7]])
+
+
+def test_a_decoder_token_does_not_see_later_tokens():
+    model = tiny(is_causal=True)
+    changed = IDS.clone()
+    changed[0, -1] = 9
+    with torch.no_grad():
+        a, b = model(IDS).last_hidden_state, model(changed).last_hidden_state
+    torch.testing.assert_close(a[:, :-1], b[:, :-1])
+    assert not torch.allclose(a[:, -1], b[:, -1])
+
+
+def test_an_encoder_token_sees_later_tokens():
+    model = tiny(is_causal=False)
+    changed = IDS.clone()
+    changed[0, -1] = 9
+    with torch.no_grad():
+        a, b = model(IDS).last_hidden_state, model(changed).last_hidden_state
+    assert not torch.allclose(a[:, 0], b[:, 0])
+
+
+def test_decoding_with_the_kv_cache_equals_running_the_whole_sequence():
+    model = tiny()
+    with torch.no_grad():
+        full = model(IDS).last_hidden_state
+        prefix = model(IDS[:, :3], use_cache=True)
+        cache = cache_of(prefix)
+        assert len(cache) == 2 and cache[0][0].shape == (1, 4, 3, 4)  # (B, heads, cached positions, head_dim)
+        step = model(IDS[:, 3:], past_key_values=cache, use_cache=True).last_hidden_state
+    torch.testing.assert_close(torch.cat([prefix.last_hidden_state, step], dim=1), full, atol=1e-5, rtol=0)
+
+
+def test_padding_masked_out_does_not_change_the_real_tokens():
+    model = tiny(is_causal=False)
+    padded = torch.tensor([[3, 4, 5, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 0, 0]])
+    with torch.no_grad():
+        a = model(padded, attention_mask=mask).last_hidden_state[:, :3]
+        b = model(IDS[:, :3]).last_hidden_state
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_hidden_states_are_returned_per_layer_when_asked():
+    out = tiny()(IDS, output_hidden_states=True)
+    assert len(out.hidden_states) == 3 and out.hidden_states[-1] is out.last_hidden_state
+
+
+def test_it_is_registered_with_the_auto_classes_and_round_trips(tmp_path):
+    model = tiny()
+    model.save_pretrained(tmp_path)
+    assert type(AutoConfig.from_pretrained(tmp_path)) is TinyTransformerConfig
+    reloaded = AutoModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(IDS).last_hidden_state, model(IDS).last_hidden_state)
+
+
+def test_heads_must_divide_the_hidden_size():
+    with pytest.raises(ValueError, match="divisible by num_attention_heads"):
+        TinyTransformerConfig(hidden_size=10, num_attention_heads=4)
