@@ -1,0 +1,15 @@
+"""The examples in the docstrings of the pure functions are true."""
+
+import doctest
+
+import pytest
+import torch
+
+import modlayers.losses
+import modlayers.pooling
+
+
+@pytest.mark.parametrize("module", [modlayers.pooling, modlayers.losses], ids=lambda m: m.__name__)
+def test_docstring_examples_run_as_written(module):
+    result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
