@@ -1,0 +1,206 @@
+"""Figures for the notebooks: each function draws one idea and returns the matplotlib ``Axes``.
+
+Every function takes an optional ``ax`` so that figures can be composed side by side
+(``fig, (left, right) = plt.subplots(1, 2)``); without one it makes a new figure. Nothing here
+computes anything the lessons teach -- the pooled index, the losses -- those come from the package's
+pure functions and are passed in, so a figure shows exactly what the code computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.patches import Rectangle
+
+PAD_COLOUR = "#d9d9d9"
+TOKEN_COLOUR = "#deebf7"
+POOLED_COLOUR = "#d62728"
+EXPECTED_COLOUR = "#2ca02c"
+
+
+def _new_axes(ax, width: float, height: float):
+    if ax is None:
+        _, ax = plt.subplots(figsize=(width, height))
+    return ax
+
+
+def _as_index(index, batch_size: int) -> list[int]:
+    """(batch,) tensor, list, or one int (-1 = last) -> list of non-negative ints later."""
+    if isinstance(index, int):
+        return [index] * batch_size
+    values = index.tolist() if isinstance(index, torch.Tensor) else list(index)
+    if len(values) != batch_size:
+        raise ValueError(f"pooled_index must give one position per row ({batch_size}), got {len(values)}.")
+    return [int(v) for v in values]
+
+
+def plot_pooling_grid(
+    input_ids: torch.Tensor,
+    pooled_index: torch.Tensor | Sequence[int] | int,
+    *,
+    pad_token_id: int | None = None,
+    attention_mask: torch.Tensor | None = None,
+    tokens: Sequence[Sequence[str]] | None = None,
+    expected_index: torch.Tensor | Sequence[int] | None = None,
+    ax=None,
+    title: str | None = None,
+):
+    """Draw a batch as a grid (a row per sequence, a column per position) and mark the pooled token.
+
+    Padding cells are grey: positions where ``attention_mask == 0`` when a mask is given, else where
+    ``input_ids == pad_token_id``. The pooled cell of each row gets a solid red frame; when
+    ``expected_index`` is given and differs, the expected cell gets a dashed green frame, which makes a
+    wrong pick visible (e.g. pooling by pad id when the pad token is also the end-of-sequence token).
+
+    Args:
+        input_ids: ``(batch, seq_len)`` token ids.
+        pooled_index: ``(batch,)`` positions that were pooled (e.g. from ``last_non_pad_index``), or
+            one int for every row (``-1`` = the last position).
+        pad_token_id: id treated as padding when no ``attention_mask`` is given.
+        attention_mask: ``(batch, seq_len)``, 1 = token, 0 = padding.
+        tokens: the token strings to write in the cells (default: the ids).
+        expected_index: ``(batch,)`` positions that *should* be pooled, drawn only where they differ.
+        ax: axes to draw into; a new figure when ``None``.
+        title: axes title.
+
+    Returns:
+        The ``Axes``. The frames are ``Rectangle`` patches with gid ``"pooled-<row>"`` and
+        ``"expected-<row>"``, at x = column - 0.5, y = row - 0.5.
+
+    Raises:
+        ValueError: ``input_ids`` is not 2-D, or an index has the wrong length or points outside a row.
+
+    Example:
+        >>> ids = torch.tensor([[2, 7, 3, 0], [2, 7, 8, 3]])
+        >>> ax = plot_pooling_grid(ids, last_non_pad_index(ids, 0), pad_token_id=0)  # doctest: +SKIP
+    """
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must have shape (batch, seq_len), got {tuple(input_ids.shape)}.")
+    batch_size, seq_len = input_ids.shape
+    raw = _as_index(pooled_index, batch_size)
+    if any(not -seq_len <= p < seq_len for p in raw):
+        raise ValueError(f"pooled_index {raw} points outside rows of length {seq_len}.")
+    pooled = [p % seq_len for p in raw]  # -1 -> seq_len - 1
+    if attention_mask is not None:
+        is_pad = attention_mask == 0  # (batch, seq_len)
+    elif pad_token_id is not None:
+        is_pad = input_ids == pad_token_id  # (batch, seq_len)
+    else:
+        is_pad = torch.zeros_like(input_ids, dtype=torch.bool)
+
+    ax = _new_axes(ax, width=max(4.0, 0.75 * seq_len), height=0.55 * batch_size + 1.0)
+    for row in range(batch_size):
+        for col in range(seq_len):
+            colour = PAD_COLOUR if is_pad[row, col] else TOKEN_COLOUR
+            ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor=colour, edgecolor="white", linewidth=1.5))
+            text = tokens[row][col] if tokens is not None else str(int(input_ids[row, col]))
+            ax.text(col, row, text, ha="center", va="center", fontsize=8, color="#555555" if is_pad[row, col] else "black")
+        frame = Rectangle((pooled[row] - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=POOLED_COLOUR, linewidth=2.5)
+        frame.set_gid(f"pooled-{row}")
+        ax.add_patch(frame)
+    if expected_index is not None:
+        for row, expected in enumerate(_as_index(expected_index, batch_size)):
+            if expected % seq_len != pooled[row]:
+                frame = Rectangle((expected % seq_len - 0.42, row - 0.42), 0.84, 0.84, fill=False,
+                                  edgecolor=EXPECTED_COLOUR, linewidth=2, linestyle="--")
+                frame.set_gid(f"expected-{row}")
+                ax.add_patch(frame)
+    ax.set_xlim(-0.5, seq_len - 0.5)
+    ax.set_ylim(batch_size - 0.5, -0.5)  # row 0 on top, like the tensor
+    ax.set_xticks(range(seq_len))
+    ax.set_yticks(range(batch_size))
+    ax.set_xlabel("position")
+    ax.set_ylabel("row of the batch")
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_pooling_weights(
+    attention_mask: torch.Tensor,
+    last_index: torch.Tensor,
+    *,
+    tokens: Sequence[Sequence[str]] | None = None,
+    axes=None,
+):
+    """Compare first-token, last-token and mean pooling as weights over the positions of a batch.
+
+    Each pooling is a weighted sum of the token vectors: first-token pooling puts weight 1 on position
+    0, last-token pooling weight 1 on ``last_index``, mean pooling ``1 / n`` on each of the ``n`` kept
+    tokens. Three heat maps, one per rule, show where each rule looks.
+
+    Args:
+        attention_mask: ``(batch, seq_len)``, 1 = token, 0 = padding.
+        last_index: ``(batch,)`` the last real token of each row (``last_non_pad_index``).
+        tokens: token strings to write in the cells.
+        axes: three axes to draw into; a new figure when ``None``.
+
+    Returns:
+        The three ``Axes``; ``axes[i].images[0].get_array()`` holds the weights drawn.
+
+    Example:
+        >>> mask = torch.tensor([[1, 1, 1, 0]])
+        >>> axes = plot_pooling_weights(mask, torch.tensor([2]))  # doctest: +SKIP
+    """
+    batch_size, seq_len = attention_mask.shape
+    rows = torch.arange(batch_size)
+    first = torch.zeros(batch_size, seq_len)
+    first[:, 0] = 1.0  # (batch, seq_len)
+    last = torch.zeros(batch_size, seq_len)
+    last[rows, last_index] = 1.0  # (batch, seq_len)
+    kept = attention_mask.float()
+    mean = kept / kept.sum(dim=1, keepdim=True).clamp(min=1)  # (batch, seq_len)
+    if axes is None:
+        _, axes = plt.subplots(3, 1, figsize=(max(4.0, 0.75 * seq_len), 1.6 * batch_size + 2.5), sharex=True)
+    for ax, (name, weights) in zip(axes, [("first token", first), ("last token", last), ("mean", mean)]):
+        ax.imshow(weights.numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        for r in range(batch_size):
+            for c in range(seq_len):
+                label = tokens[r][c] if tokens is not None else f"{weights[r, c]:.2f}".rstrip("0").rstrip(".")
+                ax.text(c, r, label, ha="center", va="center", fontsize=7, color="white" if weights[r, c] > 0.6 else "black")
+        ax.set_title(f"{name} pooling: weight of each position")
+        ax.set_yticks(range(batch_size))
+        ax.set_ylabel("row")
+    axes[-1].set_xlabel("position")
+    return axes
+
+
+def plot_loss_curve(losses: Sequence[float], *, smooth: int = 10, ax=None, title: str = "training loss"):
+    """Plot the loss of every step, and its moving average over ``smooth`` steps.
+
+    Args:
+        losses: one loss per optimisation step (what ``modlayers.training.train`` returns).
+        smooth: window of the moving average; 1 draws only the raw curve.
+        ax: axes to draw into; a new figure when ``None``.
+        title: axes title.
+
+    Returns:
+        The ``Axes``; its first line is the raw loss, the second (if any) the moving average.
+
+    Raises:
+        ValueError: ``losses`` is empty or ``smooth < 1``.
+
+    Example:
+        >>> ax = plot_loss_curve([1.4, 1.1, 0.7, 0.5, 0.4], smooth=2)  # doctest: +SKIP
+    """
+    losses = [float(x) for x in losses]
+    if not losses:
+        raise ValueError("plot_loss_curve needs at least one loss; did training run any steps?")
+    if smooth < 1:
+        raise ValueError(f"smooth must be at least 1, got {smooth}.")
+    ax = _new_axes(ax, width=6.0, height=3.2)
+    steps = range(1, len(losses) + 1)
+    ax.plot(steps, losses, color="#9ecae1", linewidth=1, label="loss per step")
+    if smooth > 1 and len(losses) >= smooth:
+        averages = [sum(losses[i - smooth + 1 : i + 1]) / smooth for i in range(smooth - 1, len(losses))]
+        ax.plot(range(smooth, len(losses) + 1), averages, color="#08519c", linewidth=2, label=f"mean of {smooth} steps")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    return ax

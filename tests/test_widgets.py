@@ -1,0 +1,74 @@
+"""Tests for modlayers/widgets.py: the widget builds, and driving its controls from code runs the
+callback with the right batch and pooled positions."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import ipywidgets as widgets  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from modlayers.data import load_tokenizer  # noqa: E402
+from modlayers.widgets import pad_sequences, pooling_widget  # noqa: E402
+
+TEXTS = ["Rain in Osterby.", "Who won the cycling final on Monday?"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer()
+
+
+@pytest.fixture
+def widget(tokenizer):
+    return pooling_widget(tokenizer, TEXTS, max_tokens=10)
+
+
+def test_pad_sequences_pads_right_and_left_with_matching_masks():
+    ids, mask = pad_sequences([[5, 6, 7], [5]], pad_token_id=0)
+    assert ids.tolist() == [[5, 6, 7], [5, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    ids, mask = pad_sequences([[5, 6, 7], [5]], pad_token_id=9, padding_side="left")
+    assert ids.tolist() == [[5, 6, 7], [9, 9, 5]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    with pytest.raises(ValueError, match="padding_side"):
+        pad_sequences([[1]], 0, padding_side="up")
+
+
+def test_widget_has_the_documented_controls_and_draws_on_creation(widget):
+    side, pad, *sliders, output = widget.children
+    assert isinstance(side, widgets.ToggleButtons) and side.options == ("right", "left")
+    assert isinstance(pad, widgets.ToggleButtons) and pad.options == ("[PAD]", "[SEP]")
+    assert len(sliders) == len(TEXTS) and all(isinstance(s, widgets.IntSlider) for s in sliders)
+    assert isinstance(output, widgets.Output)
+    assert widget.result is not None  # the callback ran once on construction
+
+
+def test_widget_pools_the_last_real_token_for_right_padding(widget, tokenizer):
+    lengths = [s.value for s in widget.children[2:-1]]
+    result = widget.result
+    assert result["pooled_index"].tolist() == [n - 1 for n in lengths]
+    assert result["input_ids"][0, result["pooled_index"][0]].item() == tokenizer.sep_token_id
+
+
+def test_changing_controls_from_code_reruns_the_callback(widget, tokenizer):
+    widget.children[2].value = 3  # row 0: [CLS] one-piece [SEP]
+    row = widget.result["input_ids"][0].tolist()
+    assert row[0] == tokenizer.cls_token_id and row[2] == tokenizer.sep_token_id
+    assert widget.result["attention_mask"][0].sum().item() == 3
+    assert widget.result["pooled_index"][0].item() == 2
+    widget.children[0].value = "left"
+    seq_len = widget.result["input_ids"].shape[1]
+    assert widget.result["pooled_index"].tolist() == [seq_len - 1] * len(TEXTS)
+    assert widget.result["attention_mask"][0].tolist()[: seq_len - 3] == [0] * (seq_len - 3)
+
+
+def test_sep_as_pad_token_makes_pad_id_pooling_miss_and_the_mask_rule_recover(widget):
+    widget.children[1].value = "[SEP]"
+    result = widget.result
+    assert torch.equal(result["last_real_index"], result["attention_mask"].sum(dim=1) - 1)
+    assert torch.equal(result["pooled_index"], result["last_real_index"] - 1)  # skips the real [SEP]
+
+
+def test_widget_refuses_too_many_texts(tokenizer):
+    with pytest.raises(ValueError, match="one to four"):
+        pooling_widget(tokenizer, ["a"] * 5)
