@@ -121,6 +121,22 @@ def plot_pooling_grid(
     return ax
 
 
+def plot_pooled_batch(batch: dict, *, ax=None, title: str | None = None):
+    """Draw a batch from :func:`modlayers.widgets.pooling_batch` with :func:`plot_pooling_grid`.
+
+    Red frame: the token ``last_non_pad_index`` pools; dashed green: the last real token, where the
+    two differ. The default title names the padding side and the pad token.
+
+    Example:
+        >>> ax = plot_pooled_batch(pooling_batch(load_tokenizer(), ["Rain in Osterby."]))  # doctest: +SKIP
+    """
+    if title is None:
+        title = (f"{batch['padding_side']} padding with {batch['pad_token']}: "
+                 "red = pooled, dashed green = last real token")
+    return plot_pooling_grid(batch["input_ids"], batch["pooled_index"], attention_mask=batch["attention_mask"],
+                             tokens=batch["tokens"], expected_index=batch["last_real_index"], ax=ax, title=title)
+
+
 def plot_pooling_weights(
     attention_mask: torch.Tensor,
     last_index: torch.Tensor,

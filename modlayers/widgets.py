@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
-from modlayers.plots import plot_pooling_grid
+from modlayers.plots import plot_pooled_batch
 from modlayers.pooling import last_attended_index, last_non_pad_index
 
 
@@ -54,18 +54,74 @@ def pad_sequences(
     return input_ids, attention_mask
 
 
+def pooling_batch(
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    padding_side: str = "right",
+    pad_token: str = "[PAD]",
+    lengths: Sequence[int] | None = None,
+    max_tokens: int = 12,
+) -> dict:
+    """Build the batch the pooling widget shows, and the positions both pooling rules pick.
+
+    Each row is ``[CLS]``, the first ``length - 2`` word pieces of its text, ``[SEP]``; rows are padded
+    on ``padding_side`` with ``pad_token`` (``"[PAD]"``, or ``"[SEP]"`` to play "pad = end of sequence").
+
+    Args:
+        tokenizer: a tokenizer with ``cls``, ``sep`` and ``pad`` tokens (e.g. ``load_tokenizer()``).
+        texts: the sentences, one row each.
+        padding_side: ``"right"`` or ``"left"``.
+        pad_token: ``"[PAD]"`` or ``"[SEP]"``.
+        lengths: tokens per row, special tokens included (at least 2); default: the whole text, up to
+            ``max_tokens``.
+        max_tokens: longest row.
+
+    Returns:
+        A dict: ``input_ids`` and ``attention_mask`` ``(batch, seq_len)``, ``tokens`` (strings per row),
+        ``pad_token_id``, ``padding_side``, ``pooled_index`` (``last_non_pad_index``, ``(batch,)``) and
+        ``last_real_index`` (``last_attended_index``, ``(batch,)``).
+
+    Raises:
+        ValueError: unknown ``pad_token`` or ``padding_side``, wrong number of lengths, a length < 2.
+
+    Example:
+        >>> batch = pooling_batch(load_tokenizer(), ["Rain in Osterby."], pad_token="[SEP]")  # doctest: +SKIP
+    """
+    pad_ids = {"[PAD]": tokenizer.pad_token_id, "[SEP]": tokenizer.sep_token_id}
+    if pad_token not in pad_ids:
+        raise ValueError(f"pad_token must be one of {list(pad_ids)}, got {pad_token!r}.")
+    pieces = [tokenizer(text, add_special_tokens=False)["input_ids"][: max_tokens - 2] for text in texts]
+    if lengths is None:
+        lengths = [len(p) + 2 for p in pieces]
+    if len(lengths) != len(texts) or any(n < 2 for n in lengths):
+        raise ValueError(f"lengths must give one length of at least 2 per text ({len(texts)}), got {list(lengths)}.")
+    sequences = [[tokenizer.cls_token_id] + p[: n - 2] + [tokenizer.sep_token_id] for p, n in zip(pieces, lengths)]
+    input_ids, attention_mask = pad_sequences(sequences, pad_ids[pad_token], padding_side)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "tokens": [tokenizer.convert_ids_to_tokens(row.tolist()) for row in input_ids],
+        "pad_token": pad_token,
+        "pad_token_id": pad_ids[pad_token],
+        "padding_side": padding_side,
+        "pooled_index": last_non_pad_index(input_ids, pad_ids[pad_token]),  # (batch,)
+        "last_real_index": last_attended_index(attention_mask),  # (batch,)
+    }
+
+
 def pooling_widget(tokenizer, texts: Sequence[str], *, max_tokens: int = 12):
     """A widget to watch the pooled position move as padding side, lengths and pad token change.
 
-    One row per text: ``[CLS]``, the first ``length - 2`` word pieces, ``[SEP]``. The batch is padded
-    on the chosen side with the chosen pad token, and the figure marks (red) the token that
-    ``last_non_pad_index`` pools, and (dashed green) the last real token from ``last_attended_index``
-    when the two disagree -- which happens when the pad token is also the end-of-sequence token.
+    Shows the batch of :func:`pooling_batch` with :func:`modlayers.plots.plot_pooled_batch`: the token
+    that ``last_non_pad_index`` pools is framed red, and the last real token (``last_attended_index``)
+    dashed green where the two disagree -- which happens when the pad token is also the
+    end-of-sequence token.
 
     Controls (in ``widget.children`` order): ``padding side`` (ToggleButtons ``"right"``/``"left"``),
     ``pad token`` (ToggleButtons ``"[PAD]"``/``"[SEP]"``; the latter plays "pad = end of sequence"),
-    then one ``IntSlider`` per text for its length in tokens (2 to ``max_tokens``). The last child is
-    the output area.
+    then one ``IntSlider`` per text for its length in tokens (2 to its full length, at most
+    ``max_tokens``). The last child is the output area.
 
     Args:
         tokenizer: a tokenizer with ``cls``, ``sep`` and ``pad`` tokens (e.g. ``load_tokenizer()``).
@@ -73,9 +129,8 @@ def pooling_widget(tokenizer, texts: Sequence[str], *, max_tokens: int = 12):
         max_tokens: largest length a slider allows.
 
     Returns:
-        An ``ipywidgets.interactive``. After every change ``widget.result`` is a dict with
-        ``input_ids`` and ``attention_mask`` ``(batch, seq_len)``, ``pooled_index`` (by pad id) and
-        ``last_real_index`` (by attention mask), both ``(batch,)``.
+        An ``ipywidgets.interactive``. After every change ``widget.result`` is the dict of
+        :func:`pooling_batch` for the current settings.
 
     Raises:
         ValueError: no texts, more than four, or ``max_tokens < 3``.
@@ -88,32 +143,23 @@ def pooling_widget(tokenizer, texts: Sequence[str], *, max_tokens: int = 12):
         raise ValueError(f"pooling_widget draws one to four texts, got {len(texts)}.")
     if max_tokens < 3:
         raise ValueError(f"max_tokens must be at least 3 ([CLS], a word piece, [SEP]), got {max_tokens}.")
-    pieces = [tokenizer(text, add_special_tokens=False)["input_ids"][: max_tokens - 2] for text in texts]
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    pad_ids = {"[PAD]": tokenizer.pad_token_id, "[SEP]": sep_id}
+    full = pooling_batch(tokenizer, texts, max_tokens=max_tokens)["attention_mask"].sum(dim=1).tolist()
 
     def draw(padding_side, pad_token, **lengths):
-        sequences = [[cls_id] + p[: lengths[f"length_{i}"] - 2] + [sep_id] for i, p in enumerate(pieces)]
-        pad_token_id = pad_ids[pad_token]
-        input_ids, attention_mask = pad_sequences(sequences, pad_token_id, padding_side)
-        pooled_index = last_non_pad_index(input_ids, pad_token_id)  # (batch,)
-        last_real_index = last_attended_index(attention_mask)  # (batch,)
+        batch = pooling_batch(tokenizer, texts, padding_side=padding_side, pad_token=pad_token,
+                              lengths=[lengths[f"length_{i}"] for i in range(len(texts))], max_tokens=max_tokens)
         fig, ax = plt.subplots(figsize=(0.75 * max_tokens + 1, 0.55 * len(texts) + 1.2))
-        tokens = [tokenizer.convert_ids_to_tokens(row.tolist()) for row in input_ids]
-        plot_pooling_grid(input_ids, pooled_index, attention_mask=attention_mask, tokens=tokens,
-                          expected_index=last_real_index, ax=ax,
-                          title=f"{padding_side} padding with {pad_token}: red = pooled, dashed green = last real token")
+        plot_pooled_batch(batch, ax=ax)
         display(fig)
         plt.close(fig)
-        return {"input_ids": input_ids, "attention_mask": attention_mask,
-                "pooled_index": pooled_index, "last_real_index": last_real_index}
+        return batch
 
     controls = {
         "padding_side": widgets.ToggleButtons(options=["right", "left"], value="right", description="padding side"),
         "pad_token": widgets.ToggleButtons(options=["[PAD]", "[SEP]"], value="[PAD]", description="pad token"),
     }
-    for i, p in enumerate(pieces):
+    for i, n in enumerate(full):
         controls[f"length_{i}"] = widgets.IntSlider(
-            value=len(p) + 2, min=2, max=len(p) + 2, description=f"row {i} length", continuous_update=False
+            value=n, min=2, max=n, description=f"row {i} length", continuous_update=False
         )
     return widgets.interactive(draw, **controls)

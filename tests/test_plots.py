@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from modlayers.plots import plot_loss_curve, plot_pooling_grid, plot_pooling_weights  # noqa: E402
+from modlayers.plots import plot_loss_curve, plot_pooled_batch, plot_pooling_grid, plot_pooling_weights  # noqa: E402
 from modlayers.pooling import last_attended_index, last_non_pad_index  # noqa: E402
 
 
@@ -86,3 +86,15 @@ def test_loss_curve_draws_raw_losses_and_their_moving_average():
 def test_loss_curve_explains_empty_input():
     with pytest.raises(ValueError, match="at least one loss"):
         plot_loss_curve([])
+
+
+def test_pooled_batch_draws_both_rules_from_a_pooling_batch():
+    from modlayers.data import load_tokenizer
+    from modlayers.widgets import pooling_batch
+
+    batch = pooling_batch(load_tokenizer(), ["Rain in Osterby.", "Who won?"], pad_token="[SEP]")
+    ax = plot_pooled_batch(batch)
+    assert "[SEP]" in ax.get_title()
+    for row in range(2):
+        assert column_of(frame(ax, f"pooled-{row}")) == batch["pooled_index"][row].item()
+        assert column_of(frame(ax, f"expected-{row}")) == batch["last_real_index"][row].item()

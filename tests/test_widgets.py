@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from modlayers.data import load_tokenizer  # noqa: E402
-from modlayers.widgets import pad_sequences, pooling_widget  # noqa: E402
+from modlayers.widgets import pad_sequences, pooling_batch, pooling_widget  # noqa: E402
 
 TEXTS = ["Rain in Osterby.", "Who won the cycling final on Monday?"]
 
@@ -72,3 +72,17 @@ def test_sep_as_pad_token_makes_pad_id_pooling_miss_and_the_mask_rule_recover(wi
 def test_widget_refuses_too_many_texts(tokenizer):
     with pytest.raises(ValueError, match="one to four"):
         pooling_widget(tokenizer, ["a"] * 5)
+
+
+def test_pooling_batch_truncates_rows_to_the_asked_lengths(tokenizer):
+    batch = pooling_batch(tokenizer, TEXTS, lengths=[2, 4], padding_side="left", pad_token="[SEP]")
+    sep, cls = tokenizer.sep_token_id, tokenizer.cls_token_id
+    assert batch["input_ids"][0].tolist() == [sep, sep, cls, sep]
+    assert batch["input_ids"][1, 0].item() == cls and batch["input_ids"][1, -1].item() == sep
+    assert batch["tokens"][0] == ["[SEP]", "[SEP]", "[CLS]", "[SEP]"]
+    assert batch["last_real_index"].tolist() == [3, 3]
+    assert batch["pooled_index"].tolist() == [2, 2]  # the real [SEP] looks like padding
+    with pytest.raises(ValueError, match="pad_token"):
+        pooling_batch(tokenizer, TEXTS, pad_token="[MASK]")
+    with pytest.raises(ValueError, match="one length"):
+        pooling_batch(tokenizer, TEXTS, lengths=[3])
