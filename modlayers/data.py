@@ -147,7 +147,7 @@ def load_tagging(split: str = "train") -> list[dict]:
 def load_tokenizer(padding_side: str = "right"):
     """The kit's WordPiece tokenizer as a ``transformers`` fast tokenizer.
 
-    Cased, 800 tokens, special tokens ``[PAD]`` (id 0) ``[UNK]`` ``[CLS]`` ``[SEP]`` ``[MASK]``. One text
+    Cased, 1000 tokens, special tokens ``[PAD]`` (id 0) ``[UNK]`` ``[CLS]`` ``[SEP]`` ``[MASK]``. One text
     becomes ``[CLS] text [SEP]``; a pair (question, context) becomes ``[CLS] question [SEP] context
     [SEP]``. Being a fast tokenizer it returns character offsets (``return_offsets_mapping=True``) and
     ``word_ids()``. It returns ``input_ids`` and ``attention_mask`` (ask for token type ids with

@@ -32,7 +32,7 @@ import random
 from pathlib import Path
 
 SEED = 20240611
-VOCAB_SIZE = 800
+VOCAB_SIZE = 1000
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 VALIDATION_SHARE = 0.2
 
