@@ -99,6 +99,7 @@ def plot_pooling_grid(
             ax.text(col, row, text, ha="center", va="center", fontsize=8, color="#555555" if is_pad[row, col] else "black")
         frame = Rectangle((pooled[row] - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=POOLED_COLOUR, linewidth=2.5)
         frame.set_gid(f"pooled-{row}")
+        frame.set_clip_on(False)  # a frame on the border stays whole
         ax.add_patch(frame)
     if expected_index is not None:
         for row, expected in enumerate(_as_index(expected_index, batch_size)):
@@ -173,13 +174,17 @@ def plot_pooling_weights(
     mean = kept / kept.sum(dim=1, keepdim=True).clamp(min=1)  # (batch, seq_len)
     if axes is None:
         _, axes = plt.subplots(3, 1, figsize=(max(4.0, 0.75 * seq_len), 1.6 * batch_size + 2.5), sharex=True)
-    for ax, (name, weights) in zip(axes, [("first token", first), ("last token", last), ("mean", mean)]):
-        ax.imshow(weights.numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    rules = [("first token", first, "weight 1 on position 0"), ("last token", last, "weight 1 on the last real token"),
+             ("mean", mean, "weight 1/n on each of the n real tokens")]
+    for ax, (name, weights, rule) in zip(axes, rules):
+        top = weights.max().item() or 1.0  # each panel on its own scale, so 1/n is as visible as 1
+        ax.imshow(weights.numpy(), cmap="Blues", vmin=0, vmax=top, aspect="auto")
         for r in range(batch_size):
             for c in range(seq_len):
                 label = tokens[r][c] if tokens is not None else f"{weights[r, c]:.2f}".rstrip("0").rstrip(".")
-                ax.text(c, r, label, ha="center", va="center", fontsize=7, color="white" if weights[r, c] > 0.6 else "black")
-        ax.set_title(f"{name} pooling: weight of each position")
+                dark = weights[r, c] > 0.6 * top
+                ax.text(c, r, label, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+        ax.set_title(f"{name} pooling: {rule}")
         ax.set_yticks(range(batch_size))
         ax.set_ylabel("row")
     axes[-1].set_xlabel("position")
@@ -219,4 +224,200 @@ def plot_loss_curve(losses: Sequence[float], *, smooth: int = 10, ax=None, title
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.legend()
+    return ax
+
+
+# ---------------------------------------------------------------- question answering and tagging
+
+SPAN_COLOUR = POOLED_COLOUR  # the decoded span: solid red, like the pooled token
+ENTITY_COLOURS = {"PER": "#fdd0a2", "ORG": "#c6dbef", "LOC": "#c7e9c0", "DATE": "#dadaeb"}
+OTHER_ENTITY_COLOUR = "#fcbba1"
+
+
+def plot_span_logits(
+    tokens: Sequence[str],
+    start_logits,
+    end_logits,
+    *,
+    predicted: tuple[int, int] | None = None,
+    expected: tuple[int, int] | None = None,
+    context_mask=None,
+    zoom: int | None = 12,
+    axes=None,
+    title: str | None = None,
+):
+    """Show a QA head's start and end logits over the tokens of one window, and the chosen span.
+
+    Two panels. Top: both logits as curves over every position, non-context tokens shaded. Bottom:
+    a heat map (row 0 = start, row 1 = end) over the tokens around the spans, each column labelled
+    with its token, where the decoded span is framed solid red and the true span dashed green.
+
+    Args:
+        tokens: the window's token strings, ``(seq,)``.
+        start_logits, end_logits: ``(seq,)`` floats.
+        predicted: the decoded ``(start, end)`` token span (inclusive), framed red.
+        expected: the true ``(start, end)`` token span, framed dashed green.
+        context_mask: ``(seq,)`` bools, True on context tokens; other tokens are shaded grey on top.
+        zoom: tokens shown on each side of the spans in the heat map; ``None`` shows every token
+            (unreadable beyond ~40 tokens).
+        axes: two axes to draw into; a new figure when ``None``.
+        title: title of the top panel.
+
+    Returns:
+        ``(top, bottom)`` axes. The frames are patches with gid ``"predicted"`` and ``"expected"``;
+        ``bottom.images[0].get_array()`` holds the logits shown, ``bottom`` x tick labels the tokens.
+
+    Raises:
+        ValueError: lengths differ, or a span lies outside the window.
+
+    Example:
+        >>> top, bottom = plot_span_logits(tokens, out.start_logits[0], out.end_logits[0], predicted=(5, 6))  # doctest: +SKIP
+    """
+    start = torch.as_tensor(start_logits, dtype=torch.float32).detach().cpu()
+    end = torch.as_tensor(end_logits, dtype=torch.float32).detach().cpu()
+    seq_len = len(tokens)
+    if start.shape != (seq_len,) or end.shape != (seq_len,):
+        raise ValueError(
+            f"expected one start and one end logit per token ({seq_len}), got {tuple(start.shape)} and {tuple(end.shape)}."
+        )
+    spans = [s for s in (predicted, expected) if s is not None]
+    for span in spans:
+        if not 0 <= span[0] <= span[1] < seq_len:
+            raise ValueError(f"span {span} is not a (start, end) pair inside the window of {seq_len} tokens.")
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(11, 4.6), gridspec_kw={"height_ratios": [1.2, 1]})
+    top, bottom = axes
+
+    positions = range(seq_len)
+    if context_mask is not None:
+        for i, inside in enumerate(torch.as_tensor(context_mask).tolist()):
+            if not inside:
+                top.axvspan(i - 0.5, i + 0.5, color=PAD_COLOUR, alpha=0.5, linewidth=0)
+    top.plot(positions, start.numpy(), color="#08519c", label="start logit")
+    top.plot(positions, end.numpy(), color="#e6550d", label="end logit")
+    if predicted is not None:
+        top.axvspan(predicted[0] - 0.5, predicted[1] + 0.5, color=SPAN_COLOUR, alpha=0.2, label="decoded span")
+    top.set_xlim(-0.5, seq_len - 0.5)
+    top.set_xlabel("position in the window (grey: question, special tokens, padding)")
+    top.set_ylabel("logit")
+    top.legend(loc="upper right", fontsize=8)
+    top.set_title(title or "start and end logits over the window")
+
+    if zoom is None or not spans:
+        lo, hi = 0, seq_len - 1
+    else:
+        lo = max(0, min(s[0] for s in spans) - zoom)
+        hi = min(seq_len - 1, max(s[1] for s in spans) + zoom)
+    grid = torch.stack([start[lo : hi + 1], end[lo : hi + 1]])  # (2, shown)
+    bottom.imshow(grid.numpy(), cmap="viridis", aspect="auto")
+    bottom.set_yticks([0, 1])
+    bottom.set_yticklabels(["start", "end"])
+    bottom.set_xticks(range(hi - lo + 1))
+    bottom.set_xticklabels(tokens[lo : hi + 1], rotation=90, fontsize=7)
+    for gid, span, style in (("predicted", predicted, {"edgecolor": SPAN_COLOUR, "linewidth": 2.5}),
+                             ("expected", expected, {"edgecolor": EXPECTED_COLOUR, "linewidth": 2, "linestyle": "--"})):
+        if span is not None:
+            frame = Rectangle((span[0] - lo - 0.5, -0.5), span[1] - span[0] + 1, 2, fill=False, **style)
+            frame.set_gid(gid)
+            bottom.add_patch(frame)
+    bottom.set_title(f"tokens {lo} to {hi}: red = decoded span, dashed green = true span", fontsize=9)
+    return top, bottom
+
+
+def plot_token_losses(
+    tokens: Sequence[str],
+    losses,
+    labels: Sequence[int],
+    *,
+    label_names: Sequence[str] | None = None,
+    ignore_index: int = -100,
+    ax=None,
+    title: str = "loss of each token",
+):
+    """Bar chart of the per-token cross-entropy over one sentence; ignored tokens (``-100``) are grey.
+
+    Args:
+        tokens: the sentence's token strings, ``(seq,)``.
+        losses: ``(seq,)`` per-token losses (``reduction="none"``; 0 where the label is ignored).
+        labels: ``(seq,)`` label ids or ``ignore_index``.
+        label_names: tag names to print over the bars (default: the ids).
+        ignore_index: the label that marks tokens left out of the loss.
+        ax: axes to draw into; a new figure when ``None``.
+        title: axes title; the mean over the counted tokens (the loss the head returns) is added.
+
+    Returns:
+        The ``Axes``; ``ax.patches`` are the bars, one per token, ignored ones with gid ``"ignored"``.
+
+    Raises:
+        ValueError: the three sequences differ in length.
+
+    Example:
+        >>> ax = plot_token_losses(["[CLS]", "Ada", "[SEP]"], [0.0, 1.2, 0.0], [-100, 1, -100])  # doctest: +SKIP
+    """
+    values = torch.as_tensor(losses, dtype=torch.float32).detach().cpu().tolist()
+    labels = labels.tolist() if isinstance(labels, torch.Tensor) else list(labels)
+    if not len(tokens) == len(values) == len(labels):
+        raise ValueError(
+            f"got {len(tokens)} tokens, {len(values)} losses and {len(labels)} labels; pass one of each per token."
+        )
+    ax = _new_axes(ax, width=max(5.0, 0.45 * len(tokens)), height=3.2)
+    counted = [v for v, label in zip(values, labels) if label != ignore_index]
+    for i, (value, label) in enumerate(zip(values, labels)):
+        ignored = label == ignore_index
+        bar = ax.bar(i, value, color=PAD_COLOUR if ignored else "#3182bd", width=0.8)[0]
+        bar.set_gid("ignored" if ignored else "counted")
+        name = "-100" if ignored else (label_names[label] if label_names is not None else str(label))
+        ax.text(i, value, name, ha="center", va="bottom", fontsize=7, rotation=90,
+                color="#777777" if ignored else "black")
+    ax.set_xticks(range(len(tokens)))
+    ax.set_xticklabels(tokens, rotation=90, fontsize=8)
+    ax.set_ylabel("cross-entropy")
+    mean = sum(counted) / len(counted) if counted else 0.0
+    ax.axhline(mean, color=SPAN_COLOUR, linestyle=":", linewidth=1)
+    ax.set_title(f"{title} (grey: label -100, not counted); mean over counted = {mean:.3f}", fontsize=9)
+    ax.margins(y=0.3)
+    return ax
+
+
+def plot_tagged_words(words: Sequence[str], tags: Sequence[str], *, ax=None, title: str | None = None):
+    """Draw a sentence with its entities highlighted: one coloured box per entity, its type above it.
+
+    Args:
+        words: the sentence's words.
+        tags: one BIO tag per word.
+        ax: axes to draw into; a new figure when ``None``.
+        title: axes title.
+
+    Returns:
+        The ``Axes``; each entity box is a patch with gid ``"<TYPE> <first word>-<last word>"``.
+
+    Raises:
+        ValueError: different numbers of words and tags, or a tag that is not BIO.
+
+    Example:
+        >>> ax = plot_tagged_words(["Ada", "lives", "in", "Osterby"], ["B-PER", "O", "O", "B-LOC"])  # doctest: +SKIP
+    """
+    from modlayers.metrics import bio_entities
+
+    if len(words) != len(tags):
+        raise ValueError(f"got {len(words)} words but {len(tags)} tags; pass one tag per word.")
+    entities = bio_entities(tags)
+    widths = [0.12 * max(len(w), 1) + 0.25 for w in words]
+    starts = [sum(widths[:i]) for i in range(len(words))]
+    total = sum(widths) if words else 1.0
+    ax = _new_axes(ax, width=min(14.0, max(4.0, 0.9 * total + 1)), height=1.5)
+    for entity in entities:
+        x0 = starts[entity.start] - 0.05
+        x1 = starts[entity.end] + widths[entity.end] - 0.15
+        box = Rectangle((x0, -0.35), x1 - x0, 0.7, color=ENTITY_COLOURS.get(entity.type, OTHER_ENTITY_COLOUR))
+        box.set_gid(f"{entity.type} {entity.start}-{entity.end}")
+        ax.add_patch(box)
+        ax.text((x0 + x1) / 2, 0.5, entity.type, ha="center", va="bottom", fontsize=8, fontweight="bold")
+    for word, x in zip(words, starts):
+        ax.text(x, 0, word, ha="left", va="center", fontsize=10)
+    ax.set_xlim(-0.2, total + 0.2)
+    ax.set_ylim(-0.6, 1.0)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
     return ax
