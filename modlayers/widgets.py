@@ -162,4 +162,134 @@ def pooling_widget(tokenizer, texts: Sequence[str], *, max_tokens: int = 12):
         controls[f"length_{i}"] = widgets.IntSlider(
             value=n, min=2, max=n, description=f"row {i} length", continuous_update=False
         )
-    return widgets.interactive(draw, **controls)
+    widget = widgets.interactive(draw, **controls)
+    if getattr(widget, "result", None) is None:  # ipywidgets 7 draws on display, 8 on construction
+        widget.update()
+    return widget
+
+
+# ---------------------------------------------------------------- question answering and tagging
+
+
+def draw_qa_example(model, tokenizer, record: dict, *, max_length: int = 192, stride: int = 64,
+                    max_answer_length: int = 10) -> dict:
+    """Answer one QA record with ``model`` and draw the logits of the window the answer came from.
+
+    The record's context is split into windows (:func:`modlayers.spans.encode_qa_windows`), the head
+    scores every window, the best span over all windows is decoded
+    (:func:`modlayers.spans.decode_windows`), and :func:`modlayers.plots.plot_span_logits` shows that
+    window with the decoded span (red) and, when the window holds it, the true span (dashed green).
+
+    Args:
+        model: a trained QA head.
+        tokenizer: its fast tokenizer.
+        record: a dict with ``question``, ``context``, ``answer_text`` and ``answer_start`` (``load_qa``).
+        max_length, stride, max_answer_length: as in :func:`modlayers.pipelines.answer_question`.
+
+    Returns:
+        ``{"question", "predicted", "expected", "window", "n_windows", "answers"}``: the decoded and true
+        answer texts, the window drawn, how many windows the context needed, and the n-best list.
+
+    Example:
+        >>> draw_qa_example(model, tokenizer, load_qa("validation")[0])["predicted"]  # doctest: +SKIP
+    """
+    from modlayers.pipelines import qa_logits
+    from modlayers.plots import plot_span_logits
+    from modlayers.spans import decode_windows, encode_qa_windows
+
+    windows = encode_qa_windows(
+        tokenizer, [record["question"]], [record["context"]], answer_starts=[record["answer_start"]],
+        answer_texts=[record["answer_text"]], max_length=max_length, stride=stride,
+    )
+    start, end = qa_logits(model, windows)  # (windows, seq) each
+    answers = decode_windows(start, end, windows["offset_mapping"], windows["context_mask"], record["context"],
+                             max_answer_length=max_answer_length, n_best=5)
+    best = answers[0]
+    w = best.window
+    true_start, true_end = int(windows["start_positions"][w]), int(windows["end_positions"][w])
+    expected = (true_start, true_end) if true_start > 0 else None  # 0 = [CLS]: the answer is not in this window
+    fig, axes = plt.subplots(2, 1, figsize=(11, 4.6), gridspec_kw={"height_ratios": [1.2, 1]})
+    plot_span_logits(
+        tokenizer.convert_ids_to_tokens(windows["input_ids"][w].tolist()), start[w], end[w],
+        predicted=(best.token_start, best.token_end), expected=expected, context_mask=windows["context_mask"][w],
+        axes=axes, title=f"{record['question']}  predicted: {best.text!r}  true: {record['answer_text']!r}  "
+                         f"(window {w + 1} of {len(start)})",
+    )
+    fig.tight_layout()
+    display(fig)
+    plt.close(fig)
+    return {"question": record["question"], "predicted": best.text, "expected": record["answer_text"],
+            "window": w, "n_windows": len(start), "answers": answers}
+
+
+def qa_widget(model, tokenizer, records: Sequence[dict], **options):
+    """Pick an example with a slider; see its start/end logits, the decoded span and the true one.
+
+    Controls (``widget.children``): an ``IntSlider`` ``example`` (0 to ``len(records) - 1``), then the
+    output area. Each change runs :func:`draw_qa_example`; ``widget.result`` is its dict.
+
+    Args:
+        model, tokenizer: as in :func:`draw_qa_example`.
+        records: QA records (``load_qa("validation")``).
+        options: ``max_length``, ``stride``, ``max_answer_length`` for :func:`draw_qa_example`.
+
+    Raises:
+        ValueError: ``records`` is empty.
+
+    Example:
+        >>> w = qa_widget(model, tokenizer, load_qa("validation"))  # doctest: +SKIP
+        >>> w.children[0].value = 3  # redraws; w.result["predicted"] is example 3's answer
+    """
+    if not records:
+        raise ValueError("qa_widget needs at least one record to show.")
+
+    def draw(example):
+        return draw_qa_example(model, tokenizer, records[example], **options)
+
+    slider = widgets.IntSlider(value=0, min=0, max=len(records) - 1, description="example", continuous_update=False)
+    return widgets.interactive(draw, example=slider)
+
+
+def draw_tagged_text(model, tokenizer, text: str, label_names: Sequence[str], *, max_length: int = 64) -> list:
+    """Tag a typed sentence with ``model`` and draw it with its entities highlighted.
+
+    The text is split into words (:func:`modlayers.pipelines.split_words`), tagged
+    (:func:`modlayers.pipelines.tag_sentences`) and drawn with :func:`modlayers.plots.plot_tagged_words`.
+
+    Returns:
+        ``[(word, tag), ...]``.
+
+    Example:
+        >>> draw_tagged_text(model, tokenizer, "Ada moved to Osterby.", TAGGING_LABELS)  # doctest: +SKIP
+        [('Ada', 'B-PER'), ('moved', 'O'), ('to', 'O'), ('Osterby', 'B-LOC'), ('.', 'O')]
+    """
+    from modlayers.pipelines import split_words, tag_sentences
+    from modlayers.plots import plot_tagged_words
+
+    words = split_words(text)
+    tags = tag_sentences(model, tokenizer, [words], label_names, max_length=max_length)[0]
+    fig, ax = plt.subplots(figsize=(min(14.0, 0.9 * sum(0.12 * len(w) + 0.25 for w in words) + 1.5), 1.5))
+    plot_tagged_words(words, tags, ax=ax, title=" ".join(f"{w}/{t}" for w, t in zip(words, tags)) or "(no words)")
+    display(fig)
+    plt.close(fig)
+    return list(zip(words, tags))
+
+
+def tagging_widget(model, tokenizer, label_names: Sequence[str], *,
+                   value: str = "Ada Lindqvist joined Osterby Bank in March 2019 .", max_length: int = 64):
+    """Type a sentence, see the tagger's entities.
+
+    Controls (``widget.children``): a ``Text`` ``sentence`` (tagged when you press Enter or leave the
+    box), then the output area. Each change runs :func:`draw_tagged_text`; ``widget.result`` is its
+    list of ``(word, tag)``. Setting ``widget.children[0].value`` from code runs it too.
+
+    Example:
+        >>> w = tagging_widget(model, tokenizer, TAGGING_LABELS)  # doctest: +SKIP
+        >>> w.children[0].value = "Bob visited Marlow Bay ."  # w.result is the new tagging
+    """
+
+    def draw(sentence):
+        return draw_tagged_text(model, tokenizer, sentence, label_names, max_length=max_length)
+
+    box = widgets.Text(value=value, description="sentence", continuous_update=False)
+    return widgets.interactive(draw, sentence=box)
