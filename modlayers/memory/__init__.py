@@ -1,0 +1,68 @@
+"""The memory lab: what a training step keeps for backward, measured and predicted.
+
+- :mod:`~modlayers.memory.saved_tensors`: count the activations autograd keeps (exact).
+- :mod:`~modlayers.memory.analytic`: predict them on paper, tensor by tensor.
+- :mod:`~modlayers.memory.policies`: off, every layer, every N-th, selective, offload.
+- :mod:`~modlayers.memory.segments`: ``checkpoint_sequential``-style segments and the sqrt(n) rule.
+- :mod:`~modlayers.memory.measure`: one training step measured (saved, peak, time).
+
+The command line is ``python -m modlayers memory --help``.
+"""
+
+from modlayers.memory.analytic import (
+    bert_layer_saved_bytes,
+    checkpointed_layer_saved_bytes,
+    tiny_transformer_layer_saved_bytes,
+    tiny_transformer_saved_bytes,
+)
+from modlayers.memory.measure import (
+    MemoryRecord,
+    compare_policies,
+    count_saved_bytes,
+    cuda_peak_bytes,
+    measure_training_step,
+    process_peak_bytes,
+    profiler_peak_bytes,
+    ratios_to_baseline,
+    time_steps,
+    tiny_model_and_batch,
+)
+from modlayers.memory.policies import POLICY_NAMES, MemoryPolicy, get_policy, parse_policies, save_matmul_outputs
+from modlayers.memory.saved_tensors import SavedTensorCounter, hold_for_backward, saved_tensor_table
+from modlayers.memory.segments import (
+    EqualLayerStack,
+    best_segment_count,
+    checkpoint_segments,
+    measure_segment_peaks,
+    predicted_segment_peak,
+)
+
+__all__ = [
+    "POLICY_NAMES",
+    "EqualLayerStack",
+    "MemoryPolicy",
+    "MemoryRecord",
+    "SavedTensorCounter",
+    "best_segment_count",
+    "bert_layer_saved_bytes",
+    "checkpoint_segments",
+    "checkpointed_layer_saved_bytes",
+    "compare_policies",
+    "count_saved_bytes",
+    "cuda_peak_bytes",
+    "get_policy",
+    "hold_for_backward",
+    "measure_segment_peaks",
+    "measure_training_step",
+    "parse_policies",
+    "predicted_segment_peak",
+    "process_peak_bytes",
+    "profiler_peak_bytes",
+    "ratios_to_baseline",
+    "save_matmul_outputs",
+    "saved_tensor_table",
+    "time_steps",
+    "tiny_model_and_batch",
+    "tiny_transformer_layer_saved_bytes",
+    "tiny_transformer_saved_bytes",
+]

@@ -1,0 +1,215 @@
+"""Predicting, on paper, how many bytes one transformer layer keeps for backward.
+
+Each function returns the saved tensors of one layer as named terms (bytes), so a
+learner can see *which* tensors dominate; ``sum(terms.values())`` is the total. The
+terms were read off the operations in the layer's ``forward``; the tests check them
+against :class:`~modlayers.memory.saved_tensors.SavedTensorCounter` on real layers.
+
+Notation: ``N = batch * seq_len`` token positions, ``H`` hidden size, ``I``
+intermediate (MLP) size, ``S2 = batch * heads * seq_len**2`` attention scores.
+
+Device and dtype rules that matter:
+    - ``a`` = bytes per element of the activations (4 for float32, 2 for bfloat16).
+    - A dropout with ``p > 0`` saves its mask; ``p == 0`` returns its input and saves
+      nothing. On CPU the mask is a tensor of the activation dtype (``a`` bytes per
+      element); CUDA's fused dropout keeps a ``bool`` mask (1 byte).
+    - LayerNorm keeps its input plus a mean and a 1/std per position. On CPU they
+      have the activation dtype; on CUDA they are float32.
+    - ``q @ k^T`` and ``probs @ v`` on 4-d tensors fold ``(batch, heads)`` into one
+      batch dimension; for the transposed head layout that is a copy, and the copies
+      (``q``, ``k^T``, ``v``) are what the matmuls keep.
+    - Everything of size ``S2`` grows with the *square* of the sequence length: the
+      softmax output, and with attention dropout its mask and the dropped
+      probabilities. That is why long sequences run out of memory first.
+
+With checkpointing the layer keeps only its positional inputs:
+:func:`checkpointed_layer_saved_bytes`.
+"""
+
+import torch
+
+CPU_AND_CUDA = ("cpu", "cuda")
+
+
+def _check(batch, seq_len, hidden_size, num_heads, dtype, hidden_dropout, attention_dropout, device_type):
+    for name, value in (("batch", batch), ("seq_len", seq_len), ("hidden_size", hidden_size), ("num_heads", num_heads)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if hidden_size % num_heads:
+        raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads}).")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype such as torch.float32, got {dtype!r}.")
+    for name, p in (("hidden_dropout", hidden_dropout), ("attention_dropout", attention_dropout)):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {p!r}.")
+    if device_type not in CPU_AND_CUDA:
+        raise ValueError(f"device_type must be one of {CPU_AND_CUDA}, got {device_type!r}.")
+
+
+def _element_sizes(dtype: torch.dtype, device_type: str) -> tuple[int, int, int]:
+    """Bytes per element of (activations, dropout masks, LayerNorm statistics)."""
+    activation = torch.empty((), dtype=dtype).element_size()
+    mask = activation if device_type == "cpu" else 1
+    stats = activation if device_type == "cpu" else 4
+    return activation, mask, stats
+
+
+def tiny_transformer_layer_saved_bytes(
+    batch: int,
+    seq_len: int,
+    hidden_size: int,
+    num_heads: int,
+    intermediate_size: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    hidden_dropout: float = 0.1,
+    attention_dropout: float = 0.1,
+    device_type: str = "cpu",
+) -> dict[str, int]:
+    """Bytes one :class:`~modlayers.tiny_transformer.TinyTransformerLayer` saves for backward, by tensor.
+
+    Args:
+        batch, seq_len, hidden_size, num_heads: the shapes (``hidden_size % num_heads == 0``).
+        intermediate_size: MLP width (default ``4 * hidden_size``, as the config).
+        dtype: activation dtype.
+        hidden_dropout, attention_dropout: the config's dropout probabilities.
+        device_type: ``"cpu"`` or ``"cuda"`` (dropout masks and LayerNorm statistics differ).
+
+    Returns:
+        ``{term: bytes}``; the layer total is ``sum(result.values())``.
+
+    Raises:
+        ValueError, TypeError: a non-positive size, heads not dividing the hidden size,
+            a non-floating dtype, a probability outside [0, 1), an unknown device type.
+
+    Example:
+        >>> terms = tiny_transformer_layer_saved_bytes(batch=4, seq_len=512, hidden_size=256, num_heads=4)
+        >>> terms["softmax output"] / 2**20  # 4 * 4 * 512 * 512 float32, in MiB
+        16.0
+    """
+    _check(batch, seq_len, hidden_size, num_heads, dtype, hidden_dropout, attention_dropout, device_type)
+    a, mask, stats = _element_sizes(dtype, device_type)
+    n, h = batch * seq_len, hidden_size
+    i = intermediate_size or 4 * hidden_size
+    s2 = batch * num_heads * seq_len * seq_len
+    terms = {
+        "attention_norm input": n * h * a,
+        "attention_norm mean and 1/std": 2 * n * stats,
+        "qkv input (normed)": n * h * a,
+        "q and k^T copies for q @ k^T": 2 * n * h * a,
+        "softmax output": s2 * a,
+        "v copy for probs @ v": n * h * a,
+        "out_proj input (context)": n * h * a,
+        "mlp_norm input": n * h * a,
+        "mlp_norm mean and 1/std": 2 * n * stats,
+        "fc1 input (normed)": n * h * a,
+        "GELU input": n * i * a,
+        "fc2 input (GELU output)": n * i * a,
+    }
+    if attention_dropout > 0:
+        terms["attention dropout mask"] = s2 * mask
+        terms["dropped probabilities"] = s2 * a  # probs @ v keeps these instead of the softmax output alone
+    if hidden_dropout > 0:
+        terms["residual dropout masks (2)"] = 2 * n * h * mask
+    return terms
+
+
+def bert_layer_saved_bytes(
+    batch: int,
+    seq_len: int,
+    hidden_size: int,
+    num_heads: int,
+    intermediate_size: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    hidden_dropout: float = 0.1,
+    attention_dropout: float = 0.1,
+    device_type: str = "cpu",
+) -> dict[str, int]:
+    """Bytes one transformers ``BertLayer`` (eager attention, no cross-attention) saves for backward.
+
+    BERT is post-norm: ``LayerNorm(x + dropout(attention(x)))``, then
+    ``LayerNorm(h + dropout(mlp(h)))``. Arguments, returns and errors as
+    :func:`tiny_transformer_layer_saved_bytes` (``hidden_dropout`` is the config's
+    ``hidden_dropout_prob``, ``attention_dropout`` its ``attention_probs_dropout_prob``).
+
+    Example:
+        >>> sum(bert_layer_saved_bytes(1, 128, 768, 12, 3072, hidden_dropout=0.0, attention_dropout=0.0).values())
+        8396800
+    """
+    _check(batch, seq_len, hidden_size, num_heads, dtype, hidden_dropout, attention_dropout, device_type)
+    a, mask, stats = _element_sizes(dtype, device_type)
+    n, h = batch * seq_len, hidden_size
+    i = intermediate_size or 4 * hidden_size
+    s2 = batch * num_heads * seq_len * seq_len
+    terms = {
+        "layer input (query, key, value share it)": n * h * a,
+        "q and k^T copies for q @ k^T": 2 * n * h * a,
+        "softmax output": s2 * a,
+        "v copy for probs @ v": n * h * a,
+        "attention output dense input (context)": n * h * a,
+        "attention LayerNorm input": n * h * a,
+        "attention LayerNorm mean and 1/std": 2 * n * stats,
+        "intermediate dense input": n * h * a,
+        "GELU input": n * i * a,
+        "output dense input (GELU output)": n * i * a,
+        "output LayerNorm input": n * h * a,
+        "output LayerNorm mean and 1/std": 2 * n * stats,
+    }
+    if attention_dropout > 0:
+        terms["attention dropout mask"] = s2 * mask
+        terms["dropped probabilities"] = s2 * a
+    if hidden_dropout > 0:
+        terms["hidden dropout masks (2)"] = 2 * n * h * mask
+    return terms
+
+
+def checkpointed_layer_saved_bytes(batch: int, seq_len: int, hidden_size: int, dtype: torch.dtype = torch.float32) -> int:
+    """Bytes a checkpointed layer keeps: its input hidden states ``(batch, seq_len, hidden_size)``, nothing else.
+
+    Example:
+        >>> checkpointed_layer_saved_bytes(4, 512, 256) / 2**20  # MiB
+        2.0
+    """
+    return batch * seq_len * hidden_size * torch.empty((), dtype=dtype).element_size()
+
+
+def tiny_transformer_saved_bytes(
+    config,
+    batch: int,
+    seq_len: int,
+    dtype: torch.dtype = torch.float32,
+    device_type: str = "cpu",
+    checkpointed_layers: int = 0,
+) -> int:
+    """Bytes a whole :class:`~modlayers.tiny_transformer.TinyTransformerModel` step keeps for backward.
+
+    The model run by :func:`modlayers.memory.measure.measure_training_step` with its
+    stand-in loss ``last_hidden_state.pow(2).mean()``: the layers (``checkpointed_layers``
+    of them keep only their input) plus the embeddings (the token ids and position ids,
+    8 bytes each), the embedding dropout mask, the final LayerNorm and the loss's input.
+
+    Example:
+        >>> from modlayers.tiny_transformer import TinyTransformerConfig
+        >>> cfg = TinyTransformerConfig(hidden_size=64, num_hidden_layers=4)
+        >>> tiny_transformer_saved_bytes(cfg, 2, 32) > tiny_transformer_saved_bytes(cfg, 2, 32, checkpointed_layers=4)
+        True
+    """
+    layers = config.num_hidden_layers
+    if not isinstance(checkpointed_layers, int) or not 0 <= checkpointed_layers <= layers:
+        raise ValueError(f"checkpointed_layers must be an integer in [0, {layers}], got {checkpointed_layers!r}.")
+    layer = sum(
+        tiny_transformer_layer_saved_bytes(
+            batch, seq_len, config.hidden_size, config.num_attention_heads, config.intermediate_size,
+            dtype, config.hidden_dropout, config.attention_dropout, device_type,
+        ).values()
+    )
+    checkpointed = checkpointed_layer_saved_bytes(batch, seq_len, config.hidden_size, dtype)
+    a, mask, stats = _element_sizes(dtype, device_type)
+    n, h = batch * seq_len, config.hidden_size
+    rest = (
+        n * 8  # token ids (int64), kept by the embedding's backward
+        + seq_len * 8  # position ids (int64)
+        + (n * h * mask if config.hidden_dropout > 0 else 0)  # embedding dropout mask
+        + n * h * a + 2 * n * stats  # final LayerNorm input, mean and 1/std
+        + n * h * a  # the loss's input, last_hidden_state
+    )
+    return (layers - checkpointed_layers) * layer + checkpointed_layers * checkpointed + rest
