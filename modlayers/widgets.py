@@ -247,7 +247,10 @@ def qa_widget(model, tokenizer, records: Sequence[dict], **options):
         return draw_qa_example(model, tokenizer, records[example], **options)
 
     slider = widgets.IntSlider(value=0, min=0, max=len(records) - 1, description="example", continuous_update=False)
-    return widgets.interactive(draw, example=slider)
+    widget = widgets.interactive(draw, example=slider)
+    if getattr(widget, "result", None) is None:  # ipywidgets 7 draws on display, 8 on construction
+        widget.update()
+    return widget
 
 
 def draw_tagged_text(model, tokenizer, text: str, label_names: Sequence[str], *, max_length: int = 64) -> list:
@@ -292,4 +295,7 @@ def tagging_widget(model, tokenizer, label_names: Sequence[str], *,
         return draw_tagged_text(model, tokenizer, sentence, label_names, max_length=max_length)
 
     box = widgets.Text(value=value, description="sentence", continuous_update=False)
-    return widgets.interactive(draw, sentence=box)
+    widget = widgets.interactive(draw, sentence=box)
+    if getattr(widget, "result", None) is None:  # ipywidgets 7 draws on display, 8 on construction
+        widget.update()
+    return widget

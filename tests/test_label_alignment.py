@@ -164,3 +164,12 @@ def test_tags_and_ids_convert_both_ways_and_reject_unknowns():
         tags_to_ids(["B-ORG"], NAMES)
     with pytest.raises(ValueError, match="-100 marks ignored"):
         ids_to_tags([-100], NAMES)
+
+
+def test_docstring_examples_of_the_module_hold():
+    import doctest
+
+    import modlayers.label_alignment
+
+    result = doctest.testmod(modlayers.label_alignment, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -174,3 +174,12 @@ def test_perfect_predictions_score_one_and_entities_are_disjoint_and_ordered(sen
         assert scores["f1"] == 1.0
     else:
         assert scores["f1"] == 0.0
+
+
+def test_docstring_examples_of_the_module_hold():
+    import doctest
+
+    import modlayers.metrics
+
+    result = doctest.testmod(modlayers.metrics, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

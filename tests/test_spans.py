@@ -304,3 +304,12 @@ def test_decode_answers_rejects_logits_for_other_windows(tokenizer):
     windows = encode_qa_windows(tokenizer, ["who ?"], [LONG_CONTEXT], max_length=16, stride=4)
     with pytest.raises(ValueError, match="run the model on every window"):
         decode_answers(windows, torch.zeros(1, 16), torch.zeros(1, 16), [LONG_CONTEXT])
+
+
+def test_docstring_examples_of_the_module_hold():
+    import doctest
+
+    import modlayers.spans
+
+    result = doctest.testmod(modlayers.spans, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

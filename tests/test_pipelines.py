@@ -1,0 +1,129 @@
+"""Tests for modlayers/pipelines.py: a (tiny, untrained) head run end to end over windows and words."""
+
+import pytest
+import torch
+
+from modlayers.heads import GenericForQuestionAnswering, GenericForTokenClassification
+from modlayers.pipelines import (
+    answer_question,
+    evaluate_qa,
+    evaluate_tagging,
+    model_inputs,
+    qa_logits,
+    split_words,
+    tag_sentences,
+)
+from modlayers.spans import encode_qa_windows
+from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
+from wordpiece_fixture import make_tokenizer
+
+NAMES = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+CONTEXT = "alice lives in london . bob lives in paris . the cat sat on the mat . the dog ran to the park ."
+
+
+class TinyReader(GenericForQuestionAnswering, TinyTransformerPreTrainedModel):
+    pass
+
+
+class TinyTagger(GenericForTokenClassification, TinyTransformerPreTrainedModel):
+    pass
+
+
+def config(**extra):
+    return TinyTransformerConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 max_position_embeddings=32, is_causal=False, **extra)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return make_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def reader():
+    torch.manual_seed(0)
+    return TinyReader(config()).eval()
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    torch.manual_seed(0)
+    return TinyTagger(config(num_labels=len(NAMES))).eval()
+
+
+def test_model_inputs_drops_offsets_masks_and_token_type_ids():
+    features = {"input_ids": 1, "attention_mask": 2, "token_type_ids": 3, "offset_mapping": 4, "start_positions": 5}
+    assert sorted(model_inputs(features)) == ["attention_mask", "input_ids"]
+    assert sorted(model_inputs(features, labels=["start_positions"])) == ["attention_mask", "input_ids", "start_positions"]
+
+
+def test_qa_logits_equal_one_forward_pass_over_all_windows(tokenizer, reader):
+    windows = encode_qa_windows(tokenizer, ["who ?"], [CONTEXT], max_length=16, stride=4)
+    start, end = qa_logits(reader, windows, batch_size=2)  # several batches, concatenated in order
+    with torch.no_grad():
+        direct = reader(input_ids=windows["input_ids"], attention_mask=windows["attention_mask"])
+    assert start.shape == windows["input_ids"].shape
+    torch.testing.assert_close(start, direct.start_logits)
+    torch.testing.assert_close(end, direct.end_logits)
+
+
+def test_answer_question_returns_context_text_in_decreasing_score(tokenizer, reader):
+    answers = answer_question(reader, tokenizer, "who ?", CONTEXT, max_length=16, stride=4, max_answer_length=3, n_best=4)
+    assert 1 <= len(answers) <= 4
+    assert [a.score for a in answers] == sorted((a.score for a in answers), reverse=True)
+    for answer in answers:
+        assert answer.text == CONTEXT[answer.char_start:answer.char_end] and answer.text
+        assert answer.token_end - answer.token_start + 1 <= 3
+
+
+def test_evaluate_qa_scores_its_own_predictions_perfectly(tokenizer, reader):
+    records = [{"question": "who ?", "context": CONTEXT, "answer_text": "alice"},
+               {"question": "where ?", "context": "bob lives in paris .", "answer_text": "paris"}]
+    result = evaluate_qa(reader, tokenizer, records, max_length=16, stride=4, max_answer_length=3)
+    assert len(result["predictions"]) == 2
+    echoed = [dict(r, answer_text=p) for r, p in zip(records, result["predictions"])]
+    assert evaluate_qa(reader, tokenizer, echoed, max_length=16, stride=4, max_answer_length=3)["exact_match"] == 1.0
+
+
+def test_split_words_separates_punctuation_like_the_tagging_data():
+    assert split_words("Ada moved to Osterby in 2019.") == ["Ada", "moved", "to", "Osterby", "in", "2019", "."]
+    assert split_words("  ") == []
+    with pytest.raises(TypeError, match="expects a string"):
+        split_words(["Ada"])
+
+
+def test_tag_sentences_gives_one_known_tag_per_word(tokenizer, tagger):
+    sentences = [["alice", "played", "in", "paris"], [], ["bob"]]
+    tags = tag_sentences(tagger, tokenizer, sentences, NAMES, max_length=12)
+    assert [len(t) for t in tags] == [4, 0, 1]
+    assert all(tag in NAMES for sentence in tags for tag in sentence)
+
+
+def test_tag_sentences_reads_the_first_subword_of_each_word(tokenizer, tagger):
+    words = ["alice", "played", "paris"]  # [CLS] alice play ##ed paris [SEP]
+    encoded = tokenizer(words, is_split_into_words=True, max_length=12, padding="max_length", return_tensors="pt")
+    with torch.no_grad():
+        token_ids = tagger(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits.argmax(-1)[0]
+    expected = [NAMES[int(token_ids[i])] for i in (1, 2, 4)]
+    assert tag_sentences(tagger, tokenizer, [words], NAMES, max_length=12) == [expected]
+
+
+def test_tag_sentences_rejects_a_sentence_given_as_a_string(tokenizer, tagger):
+    with pytest.raises(TypeError, match="list of words"):
+        tag_sentences(tagger, tokenizer, ["alice lives in paris"], NAMES)
+
+
+def test_evaluate_tagging_scores_its_own_predictions_perfectly(tokenizer, tagger):
+    records = [{"words": ["alice", "lives", "in", "paris"], "tags": ["B-PER", "O", "O", "B-LOC"]}]
+    predicted = evaluate_tagging(tagger, tokenizer, records, NAMES, max_length=12)["predictions"]
+    scores = evaluate_tagging(tagger, tokenizer, [{"words": records[0]["words"], "tags": predicted[0]}], NAMES, max_length=12)
+    assert scores["f1"] == (1.0 if scores["n_true"] else 0.0)
+
+
+def test_docstring_examples_of_the_module_hold():
+    import doctest
+
+    import modlayers.pipelines
+
+    result = doctest.testmod(modlayers.pipelines, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,0 +1,65 @@
+"""Tests for the QA and tagging figures of modlayers/plots.py: they mark what the code computed."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from modlayers.plots import plot_span_logits, plot_tagged_words, plot_token_losses  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def patch(ax, gid):
+    found = [p for p in ax.patches if p.get_gid() == gid]
+    assert len(found) == 1, f"expected one patch with gid {gid!r}, found {len(found)}"
+    return found[0]
+
+
+TOKENS = ["[CLS]", "who", "[SEP]"] + [f"t{i}" for i in range(40)] + ["[SEP]"]
+
+
+def test_span_logits_frames_the_spans_in_the_zoomed_heat_map():
+    start, end = torch.zeros(len(TOKENS)), torch.zeros(len(TOKENS))
+    start[20], end[22] = 3.0, 4.0
+    top, bottom = plot_span_logits(TOKENS, start, end, predicted=(20, 22), expected=(25, 26), zoom=2)
+    # Heat map covers tokens 18 .. 28 (2 before the first span, 2 after the last).
+    assert [t.get_text() for t in bottom.get_xticklabels()] == TOKENS[18:29]
+    shown = bottom.images[0].get_array()
+    assert shown.shape == (2, 11) and shown[0, 2] == 3.0 and shown[1, 4] == 4.0
+    predicted = patch(bottom, "predicted")
+    assert predicted.get_x() == pytest.approx(20 - 18 - 0.5) and predicted.get_width() == 3
+    assert patch(bottom, "expected").get_x() == pytest.approx(25 - 18 - 0.5)
+    assert len(top.lines) == 2
+
+
+def test_span_logits_rejects_mismatched_lengths_and_spans_outside_the_window():
+    with pytest.raises(ValueError, match="one start and one end logit per token"):
+        plot_span_logits(TOKENS, torch.zeros(3), torch.zeros(3))
+    with pytest.raises(ValueError, match="inside the window"):
+        plot_span_logits(TOKENS, torch.zeros(len(TOKENS)), torch.zeros(len(TOKENS)), predicted=(5, 99))
+
+
+def test_token_losses_grey_out_ignored_tokens_and_report_the_counted_mean():
+    ax = plot_token_losses(["[CLS]", "Ada", "##x", "[SEP]"], [0.0, 1.0, 0.0, 0.0], [-100, 1, -100, -100],
+                           label_names=["O", "B-PER"])
+    assert [p.get_gid() for p in ax.patches] == ["ignored", "counted", "ignored", "ignored"]
+    assert "mean over counted = 1.000" in ax.get_title()
+    with pytest.raises(ValueError, match="one of each per token"):
+        plot_token_losses(["a"], [0.0, 1.0], [0])
+
+
+def test_tagged_words_draw_one_box_per_entity():
+    ax = plot_tagged_words(["Ada", "Lind", "joined", "Osterby", "Bank"], ["B-PER", "I-PER", "O", "B-ORG", "I-ORG"])
+    assert sorted(p.get_gid() for p in ax.patches) == ["ORG 3-4", "PER 0-1"]
+    with pytest.raises(ValueError, match="one tag per word"):
+        plot_tagged_words(["Ada"], [])
+    with pytest.raises(ValueError, match="unknown tag"):
+        plot_tagged_words(["Ada"], ["PER"])
