@@ -299,3 +299,55 @@ def tagging_widget(model, tokenizer, label_names: Sequence[str], *,
     if getattr(widget, "result", None) is None:  # ipywidgets 7 draws on display, 8 on construction
         widget.update()
     return widget
+
+
+# ---------------------------------------------------------------- memory lab (gradient checkpointing)
+
+
+def memory_widget(*, hidden_size: int = 256, num_heads: int = 4, dropout: float = 0.1, layers: int = 12,
+                  seq_len: int = 512, batch: int = 4, max_layers: int = 48, max_seq_len: int = 2048,
+                  max_batch: int = 32):
+    """Sliders for layers, sequence length and batch size that redraw the predicted memory bars.
+
+    Draws :func:`modlayers.plots.plot_memory_bars` of
+    :func:`modlayers.memory.tiny_transformer_policy_bars` (off, every-2, every-layer) for
+    the kit's tiny transformer. Built from ``IntSlider``, ``interactive_output`` and
+    ``VBox``, present in ipywidgets 7.7 and 8.
+
+    Returns:
+        A ``VBox``: ``children[0]`` holds the three sliders (``layers``, ``seq_len``,
+        ``batch``, in that order), ``children[1]`` is the output area. After every redraw
+        ``widget.bars`` is the ``{policy: {part: bytes}}`` just drawn. Setting a
+        slider's ``.value`` from code redraws too.
+
+    Example:
+        >>> w = memory_widget()  # doctest: +SKIP
+        >>> w.children[0].children[1].value = 1024  # seq_len: the attention part quadruples
+    """
+    from modlayers.memory.analytic import tiny_transformer_policy_bars
+    from modlayers.plots import plot_memory_bars
+
+    for name, value, top in (("layers", layers, max_layers), ("seq_len", seq_len, max_seq_len), ("batch", batch, max_batch)):
+        if not 1 <= value <= top:
+            raise ValueError(f"{name}={value} must be between 1 and max_{name} ({top}).")
+    sliders = {
+        "layers": widgets.IntSlider(value=layers, min=1, max=max_layers, description="layers", continuous_update=False),
+        "seq_len": widgets.IntSlider(value=seq_len, min=32, max=max_seq_len, step=32, description="seq_len",
+                                     continuous_update=False),
+        "batch": widgets.IntSlider(value=batch, min=1, max=max_batch, description="batch", continuous_update=False),
+    }
+    box = widgets.VBox([widgets.VBox(list(sliders.values()))])
+
+    def draw(layers, seq_len, batch):
+        bars = tiny_transformer_policy_bars(layers, seq_len, batch, hidden_size, num_heads, dropout)
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        plot_memory_bars(bars, ax=ax, title=f"Predicted saved activations: {layers} layers, seq_len {seq_len}, batch {batch}")
+        display(fig)
+        plt.close(fig)
+        box.bars = bars
+
+    output = widgets.interactive_output(draw, sliders)
+    box.children = (box.children[0], output)
+    if getattr(box, "bars", None) is None:  # ipywidgets 8 draws at once; 7 may wait for a change
+        draw(**{name: slider.value for name, slider in sliders.items()})
+    return box

@@ -13,6 +13,7 @@ from modlayers.memory.analytic import (
     bert_layer_saved_bytes,
     checkpointed_layer_saved_bytes,
     tiny_transformer_layer_saved_bytes,
+    tiny_transformer_policy_bars,
     tiny_transformer_saved_bytes,
 )
 from modlayers.memory.measure import (
@@ -64,5 +65,6 @@ __all__ = [
     "time_steps",
     "tiny_model_and_batch",
     "tiny_transformer_layer_saved_bytes",
+    "tiny_transformer_policy_bars",
     "tiny_transformer_saved_bytes",
 ]

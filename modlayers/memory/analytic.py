@@ -213,3 +213,47 @@ def tiny_transformer_saved_bytes(
         + n * h * a  # the loss's input, last_hidden_state
     )
     return (layers - checkpointed_layers) * layer + checkpointed_layers * checkpointed + rest
+
+
+SEQ_LEN_SQUARED_TERMS = ("softmax output", "attention dropout mask", "dropped probabilities")
+
+
+def tiny_transformer_policy_bars(
+    layers: int,
+    seq_len: int,
+    batch: int,
+    hidden_size: int = 256,
+    num_heads: int = 4,
+    dropout: float = 0.1,
+    dtype: torch.dtype = torch.float32,
+    device_type: str = "cpu",
+) -> dict[str, dict[str, int]]:
+    """Predicted saved bytes of ``layers`` tiny-transformer layers under off, every-2 and every-layer.
+
+    Each policy is split into the parts a learner should tell apart: the attention
+    tensors that grow with ``seq_len**2``, the other activations that grow with
+    ``seq_len``, and the inputs the checkpointed layers keep.
+
+    Returns:
+        ``{policy: {part: bytes}}``, ready for :func:`modlayers.plots.plot_memory_bars`.
+
+    Example:
+        >>> bars = tiny_transformer_policy_bars(layers=12, seq_len=512, batch=4)
+        >>> sum(bars["every-layer"].values()) / 2**20  # 12 layer inputs of 2 MiB
+        24.0
+    """
+    if not isinstance(layers, int) or layers < 1:
+        raise ValueError(f"layers must be a positive integer, got {layers!r}.")
+    terms = tiny_transformer_layer_saved_bytes(batch, seq_len, hidden_size, num_heads, None, dtype, dropout, dropout, device_type)
+    squared = sum(bytes_ for name, bytes_ in terms.items() if name in SEQ_LEN_SQUARED_TERMS)
+    linear = sum(terms.values()) - squared
+    kept_input = checkpointed_layer_saved_bytes(batch, seq_len, hidden_size, dtype)
+    bars = {}
+    for policy, checkpointed in (("off", 0), ("every-2", (layers + 1) // 2), ("every-layer", layers)):
+        full = layers - checkpointed
+        bars[policy] = {
+            "attention, grows with seq_len²": full * squared,
+            "other activations, grow with seq_len": full * linear,
+            "inputs of checkpointed layers": checkpointed * kept_input,
+        }
+    return bars
