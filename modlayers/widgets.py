@@ -348,6 +348,7 @@ def memory_widget(*, hidden_size: int = 256, num_heads: int = 4, dropout: float 
 
     output = widgets.interactive_output(draw, sliders)
     box.children = (box.children[0], output)
-    if getattr(box, "bars", None) is None:  # ipywidgets 8 draws at once; 7 may wait for a change
-        draw(**{name: slider.value for name, slider in sliders.items()})
+    if getattr(box, "bars", None) is None:  # interactive_output draws at once; draw here if a release does not
+        with output:
+            draw(**{name: slider.value for name, slider in sliders.items()})
     return box
