@@ -423,6 +423,58 @@ def plot_tagged_words(words: Sequence[str], tags: Sequence[str], *, ax=None, tit
     return ax
 
 
+def plot_windows(offset_mapping, context_mask, context_length: int, *, answer: tuple[int, int] | None = None,
+                 labelled=None, ax=None, title: str = "windows over the context"):
+    """Draw which characters of a long context each window covers, and where the answer lies.
+
+    One horizontal bar per window, from the first to the last character of its context tokens; the
+    overlap of consecutive windows is the ``stride``. The answer's characters are shaded green.
+
+    Args:
+        offset_mapping: ``(windows, seq, 2)`` character offsets (``encode_qa_windows``).
+        context_mask: ``(windows, seq)`` bools, True on context tokens.
+        context_length: ``len(context)``.
+        answer: the answer's ``(char_start, char_end)``.
+        labelled: optional ``(windows,)`` bools, True where the window holds the answer; those bars are
+            blue, the others grey.
+        ax: axes to draw into; a new figure when ``None``.
+        title: axes title.
+
+    Returns:
+        The ``Axes``; bar ``w`` is the patch with gid ``"window-<w>"`` spanning its characters.
+
+    Example:
+        >>> ax = plot_windows(windows["offset_mapping"], windows["context_mask"], len(context))  # doctest: +SKIP
+    """
+    offsets = torch.as_tensor(offset_mapping)
+    mask = torch.as_tensor(context_mask).bool()
+    if offsets.dim() != 3 or mask.shape != offsets.shape[:2]:
+        raise ValueError(
+            f"expected offset_mapping (windows, seq, 2) and context_mask (windows, seq), got "
+            f"{tuple(offsets.shape)} and {tuple(mask.shape)}."
+        )
+    n_windows = offsets.shape[0]
+    ax = _new_axes(ax, width=10.0, height=0.45 * n_windows + 1.2)
+    for w in range(n_windows):
+        chars = offsets[w][mask[w]]  # (context tokens, 2)
+        first, last = int(chars[0, 0]), int(chars[-1, 1])
+        holds = labelled is None or bool(labelled[w])
+        bar = Rectangle((first, w - 0.35), last - first, 0.7, color="#6baed6" if holds else PAD_COLOUR)
+        bar.set_gid(f"window-{w}")
+        ax.add_patch(bar)
+        ax.text(first, w, f" chars {first}-{last}", va="center", fontsize=8)
+    if answer is not None:
+        ax.axvspan(answer[0], answer[1], color=EXPECTED_COLOUR, alpha=0.35, label="answer")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(0, context_length)
+    ax.set_ylim(n_windows - 0.5, -0.5)
+    ax.set_yticks(range(n_windows))
+    ax.set_yticklabels([f"window {w}" for w in range(n_windows)])
+    ax.set_xlabel("character position in the context")
+    ax.set_title(title)
+    return ax
+
+
 # ---------------------------------------------------------------- memory lab (gradient checkpointing)
 
 MIB = 2**20

@@ -63,3 +63,17 @@ def test_tagged_words_draw_one_box_per_entity():
         plot_tagged_words(["Ada"], [])
     with pytest.raises(ValueError, match="unknown tag"):
         plot_tagged_words(["Ada"], ["PER"])
+
+
+def test_windows_draw_one_bar_per_window_over_its_context_characters():
+    from modlayers.plots import plot_windows
+
+    # Two windows of 4 tokens: [CLS] q [SEP] c ; context tokens cover chars 0-10 and 6-20.
+    offsets = torch.tensor([[[0, 0], [0, 1], [0, 0], [0, 10]], [[0, 0], [0, 1], [0, 0], [6, 20]]])
+    mask = torch.tensor([[False, False, False, True], [False, False, False, True]])
+    ax = plot_windows(offsets, mask, 20, answer=(12, 15), labelled=torch.tensor([False, True]))
+    first, second = patch(ax, "window-0"), patch(ax, "window-1")
+    assert (first.get_x(), first.get_width()) == (0, 10) and (second.get_x(), second.get_width()) == (6, 14)
+    assert first.get_facecolor() != second.get_facecolor()  # grey: no answer; blue: holds it
+    with pytest.raises(ValueError, match="offset_mapping"):
+        plot_windows(offsets[0], mask, 20)
