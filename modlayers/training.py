@@ -65,6 +65,7 @@ def batches_from(
     *,
     shuffle: bool = False,
     seed: int = 0,
+    trim_padding: bool = False,
 ) -> Callable[[], Iterator[dict[str, torch.Tensor]]]:
     """Cut equally long tensors into batches; return a callable that yields one epoch of them.
 
@@ -75,13 +76,18 @@ def batches_from(
         shuffle: draw a new order every epoch. The order comes from a generator seeded with ``seed``,
             so it does not depend on (or disturb) the global random state.
         seed: seed of the shuffling generator.
+        trim_padding: cut each batch to its own longest row: drop the trailing positions where
+            ``attention_mask`` is 0 in every row of the batch, from every tensor with that sequence
+            dimension. Short batches then cost less. Only trailing columns go, so token positions
+            (e.g. ``start_positions``) stay valid; left-padded batches are left as they are.
 
     Returns:
         A function of no arguments; each call yields the batches of one epoch, dicts with the same keys
         as ``tensors`` and values of shape ``(batch_size, ...)``. :func:`train` calls it once per epoch.
 
     Raises:
-        ValueError: ``tensors`` is empty, the first dimensions differ, or ``batch_size < 1``.
+        ValueError: ``tensors`` is empty, the first dimensions differ, ``batch_size < 1``, or
+            ``trim_padding`` without a 2-D ``attention_mask``.
 
     Example:
         >>> epoch = batches_from({"x": torch.arange(5), "labels": torch.zeros(5)}, batch_size=2)
@@ -98,6 +104,8 @@ def batches_from(
             f"All tensors must have the same first dimension (one row per example), got {lengths}. "
             "Did you pad every field to the same number of examples?"
         )
+    if trim_padding and ("attention_mask" not in tensors or tensors["attention_mask"].dim() != 2):
+        raise ValueError("trim_padding=True needs an 'attention_mask' tensor of shape (n, seq_len) to find the padding.")
     n = next(iter(lengths.values()))
     generator = torch.Generator().manual_seed(seed)
 
@@ -105,9 +113,23 @@ def batches_from(
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)  # (n,)
         for start in range(0, n, batch_size):
             rows = order[start : start + batch_size]  # (batch,)
-            yield {name: t[rows] for name, t in tensors.items()}
+            batch = {name: t[rows] for name, t in tensors.items()}
+            if trim_padding:
+                batch = _trim_trailing_padding(batch)
+            yield batch
 
     return one_epoch
+
+
+def _trim_trailing_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop trailing positions that are padding in every row (from all (batch, seq, ...) tensors)."""
+    mask = batch["attention_mask"]  # (batch, seq_len)
+    seq_len = mask.shape[1]
+    used = mask.any(dim=0).nonzero()  # positions some row attends to
+    keep = int(used.max()) + 1 if len(used) else seq_len
+    if keep == seq_len:
+        return batch
+    return {name: t[:, :keep] if t.dim() >= 2 and t.shape[1] == seq_len else t for name, t in batch.items()}
 
 
 def _epoch_source(batches: Batches, epochs: int) -> Callable[[], Iterable[Batch]]:

@@ -133,3 +133,19 @@ def test_predict_returns_cpu_outputs_per_batch_and_restores_training_mode():
     assert [o["logits"].shape for o in outputs] == [torch.Size([4, 2]), torch.Size([4, 2]), torch.Size([2, 2])]
     assert "loss" in outputs[0]
     assert model.training
+
+
+def test_batches_from_trims_trailing_padding_per_batch_only():
+    mask = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0], [0, 1, 1, 1]])
+    ids = torch.arange(16).view(4, 4) * mask
+    labels = torch.tensor([0, 1, 2, 3])
+    epoch = batches_from({"input_ids": ids, "attention_mask": mask, "labels": labels}, 2, trim_padding=True)
+    first, second = list(epoch())
+    assert first["input_ids"].tolist() == [[0, 1], [4, 0]]  # cut to the longest row of this batch
+    assert first["attention_mask"].shape == (2, 2) and first["labels"].tolist() == [0, 1]
+    assert second["input_ids"].shape == (2, 4)  # left padding in the last row: nothing trailing to cut
+
+
+def test_batches_from_trim_padding_needs_an_attention_mask():
+    with pytest.raises(ValueError, match="attention_mask"):
+        batches_from({"input_ids": torch.zeros(2, 3)}, 2, trim_padding=True)
