@@ -137,7 +137,7 @@ def pooling_widget(tokenizer, texts: Sequence[str], *, max_tokens: int = 12):
 
     Example:
         >>> w = pooling_widget(load_tokenizer(), ["Rain in Osterby.", "Who won the final?"])  # doctest: +SKIP
-        >>> w.children[0].value = "left"  # redraws; w.result["pooled_index"] is now all seq_len - 1
+        >>> w.children[0].value = "left"  # redraws: w.result["pooled_index"] is all seq_len - 1  # doctest: +SKIP
     """
     if not 1 <= len(texts) <= 4:
         raise ValueError(f"pooling_widget draws one to four texts, got {len(texts)}.")
