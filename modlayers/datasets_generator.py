@@ -596,14 +596,21 @@ def write_all(out: Path, seed: int = SEED) -> dict[str, str]:
 
 def _statistics(datasets, tokenizer) -> dict[str, str]:
     qa = datasets["qa"]["train"] + datasets["qa"]["validation"]
-    lengths = [len(tokenizer.encode(r["question"], r["context"]).ids) for r in qa]
+    encodings = [tokenizer.encode(r["question"], r["context"]) for r in qa]
+    lengths = [len(e.ids) for e in encodings]
     near_end = sum(r["answer_start"] >= 0.8 * len(r["context"]) for r in qa)
+    beyond = 0
+    for r, e in zip(qa, encodings):
+        context_tokens = [i for i, s in enumerate(e.sequence_ids) if s == 1]
+        first = next(i for i in context_tokens if e.offsets[i][1] > r["answer_start"])
+        beyond += first >= 128
     return {
         "vocab": str(tokenizer.get_vocab_size()),
         "split_share": f"{100 * word_split_share(tokenizer, datasets):.0f} %",
         "qa_over_128": str(sum(n > 128 for n in lengths)),
         "qa_max_tokens": str(max(lengths)),
         "qa_near_end": str(near_end),
+        "qa_beyond_128": str(beyond),
         "qa_total": str(len(qa)),
     }
 
@@ -644,10 +651,11 @@ Each file is JSON Lines: one JSON object per line.
 
 **`classification/{{train,validation}}.jsonl`** -- topic of a short sentence.
 - `id` (str), `text` (str), `label` (str): one of {", ".join(f"`{x}`" for x in CLASSIFICATION_LABELS)}.
-- Classes are balanced ({sizes['classification']['train'] // len(CLASSIFICATION_LABELS)} train and
-  {sizes['classification']['validation'] // len(CLASSIFICATION_LABELS)} validation sentences each). About 14
-  templates per class, shared names, towns and days, neutral openers ("According to Mira, ..."), and words
-  that appear in two classes (*record*, *fresh*, *hot*, *game*, *stream*).
+  `load_classification` turns `label` into its index in `CLASSIFICATION_LABELS` and keeps the word as
+  `label_name`.
+- Balanced: {sizes['classification']['train'] // len(CLASSIFICATION_LABELS)} training and {sizes['classification']['validation'] // len(CLASSIFICATION_LABELS)} validation sentences per class. About 14 templates per class,
+  shared names, towns and days, neutral openers ("According to Mira, ..."), and words that appear in
+  two classes (*record*, *fresh*, *game*, *stream*).
 
 **`qa/{{train,validation}}.jsonl`** -- extractive question answering.
 - `id` (str), `context` (str), `question` (str), `answer_text` (str), `answer_start` (int): the
@@ -656,9 +664,10 @@ Each file is JSON Lines: one JSON object per line.
 - Contexts state facts about one to three invented people (birthplace and year, where they moved,
   employer, job, pet, instrument, favourite dish) mixed with filler sentences about towns. Distractors:
   two people with the same kind of fact, a birth year next to a move year, towns in fillers.
-- {stats['qa_over_128']} of {stats['qa_total']} question + context pairs are longer than 128 tokens (longest: {stats['qa_max_tokens']}),
-  and in {stats['qa_near_end']} the answer starts in the last fifth of the context, so a window that cuts
-  the context at 128 tokens loses it.
+- {stats['qa_over_128']} of {stats['qa_total']} question + context pairs are longer than 128 tokens (longest: {stats['qa_max_tokens']}); in
+  {stats['qa_beyond_128']} of them the answer starts after token 128, so a model that reads only the first 128
+  tokens cannot find it (sliding windows can). In {stats['qa_near_end']} pairs the answer starts in the last
+  fifth of the context.
 
 **`tagging/{{train,validation}}.jsonl`** -- named-entity tagging.
 - `id` (str), `words` (list of str), `tags` (list of str, one per word), BIO tags over
@@ -666,12 +675,15 @@ Each file is JSON Lines: one JSON object per line.
 - Multi-word entities (`Marlow Bay`, `3 March 2019`), capitalised non-entities at the start of a
   sentence, and organisations named after towns (`Osterby Bank` is an ORG, `Osterby` a LOC).
 
-**`tokenizer/`** -- a cased WordPiece tokenizer trained with the `tokenizers` library on the training
-splits above: {stats['vocab']} tokens, special tokens `[PAD]` `[UNK]` `[CLS]` `[SEP]` `[MASK]`, BERT-style
-post-processing (`[CLS] A [SEP]` and `[CLS] A [SEP] B [SEP]`). The vocabulary is small on purpose:
-{stats['split_share']} of the words in the tagging validation split are cut into two or more sub-words.
-`tokenizer.json` is the `tokenizers` file; `tokenizer_config.json` lets
-`transformers.AutoTokenizer.from_pretrained("data/tokenizer")` load it as a fast tokenizer.
+**`tokenizer/`** -- a cased WordPiece tokenizer: {stats['vocab']} tokens, special tokens `[PAD]` (id 0) `[UNK]` `[CLS]`
+`[SEP]` `[MASK]`, BERT-style post-processing (`[CLS] A [SEP]` and `[CLS] A [SEP] B [SEP]`). Its
+vocabulary was learned from the training splits above by `learn_wordpiece_vocab` in the generator
+(merge the most frequent pair of pieces, as the `tokenizers` WordPiece trainer does, with ties broken
+alphabetically so that every run gives the same vocabulary) and saved with the `tokenizers` library.
+The vocabulary is small on purpose: {stats['split_share']} of the words in the tagging validation split are cut
+into two or more sub-words, so labels have to be aligned to tokens. `tokenizer.json` is the
+`tokenizers` file; `modlayers.data.load_tokenizer()` loads it as a `transformers` fast tokenizer, and
+`tokenizer_config.json` lets `transformers.AutoTokenizer.from_pretrained("data/tokenizer")` do the same.
 
 ## License
 

@@ -185,3 +185,15 @@ def test_missing_data_folder_says_to_clone_the_repository(monkeypatch, tmp_path)
         load_tagging()
     with pytest.raises(FileNotFoundError, match="git clone"):
         load_tokenizer()
+
+
+def test_wordpiece_vocab_merges_the_most_frequent_pair_first_and_stops_below_min_frequency():
+    vocab = datasets_generator.learn_wordpiece_vocab(["ab ab ab", "abc"], vocab_size=100, min_frequency=2)
+    # (a, ##b) occurs 4 times and becomes "ab"; (ab, ##c) occurs once, below min_frequency.
+    assert vocab == datasets_generator.SPECIAL_TOKENS + ["##b", "##c", "a", "ab"]
+
+
+def test_wordpiece_vocab_breaks_ties_alphabetically_and_respects_the_size():
+    vocab = datasets_generator.learn_wordpiece_vocab(["zw xy"], vocab_size=100, min_frequency=1)
+    assert vocab[5:] == ["##w", "##y", "x", "z", "xy", "zw"]
+    assert len(datasets_generator.learn_wordpiece_vocab(["zw xy"], vocab_size=10, min_frequency=1)) == 10
