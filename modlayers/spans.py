@@ -110,8 +110,9 @@ def best_spans(
             it, spans over the question, special tokens or padding are never proposed.
 
     Returns:
-        Up to ``n_best`` :class:`Span` s sorted by decreasing score; fewer if fewer spans are valid,
-        an empty list if none is (a mask with no True).
+        Up to ``n_best`` :class:`Span` s sorted by decreasing score (equal scores: earlier start, then
+        earlier end, first); fewer if fewer spans are valid, an empty list if none is (a mask with no
+        True).
 
     Raises:
         TypeError / ValueError: logits not 1-D or of different lengths, a mask of the wrong shape or
@@ -158,10 +159,12 @@ def best_spans(
     if n_valid == 0:
         return []
     scores = scores.masked_fill(~valid, float("-inf")).flatten()  # (seq * seq,)
-    top = torch.topk(scores, k=min(n_best, n_valid))
+    # A stable sort breaks ties the same way everywhere: the earlier start first, then the earlier end.
+    values, order = torch.sort(scores, descending=True, stable=True)
+    k = min(n_best, n_valid)
     return [
         Span(int(flat) // seq_len, int(flat) % seq_len, float(score))
-        for score, flat in zip(top.values.tolist(), top.indices.tolist())
+        for score, flat in zip(values[:k].tolist(), order[:k].tolist())
     ]
 
 

@@ -313,3 +313,9 @@ def test_docstring_examples_of_the_module_hold():
 
     result = doctest.testmod(modlayers.spans, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_equal_scores_are_ordered_by_start_then_end():
+    # All logits equal: every valid span ties; the order is (0,0), (0,1), (1,1), ...
+    spans = best_spans([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], max_answer_length=2, n_best=5)
+    assert [(s.start, s.end) for s in spans] == [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)]
