@@ -177,7 +177,8 @@ def bio_entities(tags: Sequence[str]) -> list[Entity]:
 
     Example:
         >>> bio_entities(["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "B-LOC"])
-        [Entity(type='PER', start=0, end=1), Entity(type='LOC', start=3, end=3), Entity(type='LOC', start=4, end=4), Entity(type='LOC', start=5, end=5)]
+        [Entity(type='PER', start=0, end=1), Entity(type='LOC', start=3, end=3),
+         Entity(type='LOC', start=4, end=4), Entity(type='LOC', start=5, end=5)]
     """
     tags = _as_list("tags", tags)
     for tag in tags:
@@ -228,7 +229,8 @@ def entity_scores(true_tags: Sequence[Sequence[str]], predicted_tags: Sequence[S
     true_tags, predicted_tags = _as_list("true_tags", true_tags), _as_list("predicted_tags", predicted_tags)
     if len(true_tags) != len(predicted_tags):
         raise ValueError(
-            f"got {len(true_tags)} reference sentences but {len(predicted_tags)} predicted; pass one tag list per sentence."
+            f"got {len(true_tags)} reference sentences but {len(predicted_tags)} predicted; "
+            f"pass one tag list per sentence."
         )
     true_set: set[tuple[int, Entity]] = set()
     predicted_set: set[tuple[int, Entity]] = set()

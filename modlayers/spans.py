@@ -536,7 +536,10 @@ def decode_answers(
             f"model on every window, in order."
         )
     if int(example_index.max()) >= len(contexts):
-        raise ValueError(f"the windows refer to {int(example_index.max()) + 1} examples but {len(contexts)} contexts were given.")
+        raise ValueError(
+            f"the windows refer to {int(example_index.max()) + 1} examples but {len(contexts)} contexts were "
+            f"given; pass the contexts that were encoded, in the same order."
+        )
     texts = []
     for example, context in enumerate(contexts):
         rows = (example_index == example).nonzero().flatten()
