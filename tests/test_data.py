@@ -197,3 +197,10 @@ def test_wordpiece_vocab_breaks_ties_alphabetically_and_respects_the_size():
     vocab = datasets_generator.learn_wordpiece_vocab(["zw xy"], vocab_size=100, min_frequency=1)
     assert vocab[5:] == ["##w", "##y", "x", "z", "xy", "zw"]
     assert len(datasets_generator.learn_wordpiece_vocab(["zw xy"], vocab_size=10, min_frequency=1)) == 10
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    result = doctest.testmod(data, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 6 and result.failed == 0

@@ -149,3 +149,12 @@ def test_batches_from_trims_trailing_padding_per_batch_only():
 def test_batches_from_trim_padding_needs_an_attention_mask():
     with pytest.raises(ValueError, match="attention_mask"):
         batches_from({"input_ids": torch.zeros(2, 3)}, 2, trim_padding=True)
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    import modlayers.training
+
+    result = doctest.testmod(modlayers.training, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 4 and result.failed == 0

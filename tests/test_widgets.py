@@ -86,3 +86,14 @@ def test_pooling_batch_truncates_rows_to_the_asked_lengths(tokenizer):
         pooling_batch(tokenizer, TEXTS, pad_token="[MASK]")
     with pytest.raises(ValueError, match="one length"):
         pooling_batch(tokenizer, TEXTS, lengths=[3])
+
+
+def test_pad_sequences_docstring_example_runs_as_written():
+    import doctest
+
+    import modlayers.widgets
+
+    finder = doctest.DocTestFinder()
+    (test,) = [t for t in finder.find(modlayers.widgets) if t.name.endswith(".pad_sequences")]
+    result = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE).run(test)
+    assert result.attempted >= 1 and result.failed == 0
