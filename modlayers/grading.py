@@ -408,9 +408,9 @@ def _number(value: float) -> str:
 # ---------------------------------------------------------------- command line
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m modlayers.grading") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m modlayers.grading",
+        prog=prog,
         description="Generate the student versions of the course assignments, or grade submitted notebooks (nbgrader).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -426,8 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m modlayers.grading") -> int:
+    """Run ``generate`` or ``grade``; returns the exit status (1 with a message on stderr when it cannot)."""
+    args = build_parser(prog).parse_args(argv)
     try:
         if args.command == "generate":
             for path in generate_student_notebooks(args.out, args.solutions):

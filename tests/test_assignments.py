@@ -9,6 +9,7 @@
 """
 
 import csv
+import doctest
 import time
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def comparable(nb: nbformat.NotebookNode) -> list:
 @pytest.mark.notebook
 def test_student_notebooks_are_up_to_date_with_the_solutions(tmp_path):
     pytest.importorskip("nbgrader")
-    grading.generate_student_notebooks(tmp_path)
+    assert grading.main(["generate", "--out", str(tmp_path)]) == 0
     for name in NAMES:
         fresh = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
         committed = nbformat.read(student_path(name), as_version=4)
@@ -277,3 +278,8 @@ def test_question_points_read_from_the_solution_notebooks():
         "check-pooled_logits": 2.0,
     }
     assert sum(sum(grading.question_points(p).values()) for p in SOLUTIONS) == 28
+
+
+def test_grading_docstring_examples_run_as_written():
+    result = doctest.testmod(grading, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
