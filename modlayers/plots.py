@@ -553,9 +553,11 @@ def plot_segment_curve(rows: Sequence[dict], *, depth: int, ax=None, title: str 
                    color=POOLED_COLOUR, zorder=3, label="step peak (torch profiler, CPU)")
     ax.axvline(depth**0.5, linestyle=":", color="grey", label=f"sqrt({depth})")
     ax.set_xscale("log", base=2)
+    ax.set_xticks(counts, [str(count) for count in counts])
+    ax.minorticks_off()
     ax.set_xlabel(f"segments (of a stack of {depth} equal layers)")
     ax.set_ylabel("peak, in layer outputs")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper center")
     if title:
         ax.set_title(title)
     return ax
@@ -574,8 +576,7 @@ def plot_memory_bars(bars: dict[str, dict[str, float]], *, ax=None, title: str |
     for index, total in enumerate(bottoms):
         ax.annotate(f"{total:.0f}", (index, total), ha="center", va="bottom", fontsize="small")
     ax.set_ylabel("saved activations (MiB)")
-    if ymax:
-        ax.set_ylim(0, ymax)
+    ax.set_ylim(0, ymax or 1.15 * max(bottoms, default=1.0) or 1.0)
     ax.legend(fontsize="small", loc="upper right")
     if title:
         ax.set_title(title)

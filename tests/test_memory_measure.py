@@ -10,6 +10,7 @@ from modlayers.memory.measure import (
     MemoryRecord,
     compare_policies,
     measure_training_step,
+    peak_drop_agreement,
     process_peak_bytes,
     profiler_peak_bytes,
     ratios_to_baseline,
@@ -93,3 +94,41 @@ def test_bad_repeats_and_sizes_raise():
         measure_training_step(model, batch, "off", repeats=-1)
     with pytest.raises(ValueError, match="seq_len must be a positive integer"):
         tiny_model_and_batch(seq_len=0)
+
+
+def test_compare_policies_min_statistic_picks_the_fastest_round(model_and_batch):
+    model, batch = model_and_batch
+    (record,) = compare_policies(model, batch, ["off"], rounds=2, peak=False, time_statistic="min")
+    assert record.step_seconds == min(record.step_seconds_all)
+    with pytest.raises(ValueError, match="'median' or 'min'"):
+        compare_policies(model, batch, ["off"], time_statistic="mean")
+
+
+def test_peak_drop_agreement_compares_allocator_and_accounting():
+    off = MemoryRecord("off", "cuda", 100, peak_bytes=150)
+    on = MemoryRecord("every-layer", "cuda", 10, peak_bytes=65)
+    result = peak_drop_agreement(off, on)
+    assert result == {"saved_drop": 90, "peak_drop": 85, "relative_error": pytest.approx(5 / 90)}
+    with pytest.raises(ValueError, match="peak_bytes"):
+        peak_drop_agreement(MemoryRecord("off", "cpu", 1), on)
+    with pytest.raises(ValueError, match="saves no activations"):
+        peak_drop_agreement(off, MemoryRecord("offload", "cuda", 100, peak_bytes=140))
+
+
+def test_count_forward_calls_sees_the_recompute_and_restores_the_class():
+    from modlayers.memory.measure import count_forward_calls
+    from modlayers.memory.policies import get_policy
+    from modlayers.tiny_transformer import TinyTransformerLayer
+
+    model, batch = tiny_model_and_batch(layers=3, hidden_size=8, num_heads=2, seq_len=4, batch=1)
+    original = TinyTransformerLayer.forward
+    get_policy("every-2").enable(model)
+    with count_forward_calls(TinyTransformerLayer) as counted:
+        loss = model(**batch).last_hidden_state.pow(2).mean()
+        assert counted["calls"] == 3
+        loss.backward()
+    assert counted["calls"] == 3 + 2  # layers 0 and 2 ran again
+    assert TinyTransformerLayer.forward is original
+    with pytest.raises(TypeError, match="nn.Module subclass"):
+        with count_forward_calls(int):
+            pass

@@ -133,7 +133,7 @@ def bert_layer_saved_bytes(
 
     Example:
         >>> sum(bert_layer_saved_bytes(1, 128, 768, 12, 3072, hidden_dropout=0.0, attention_dropout=0.0).values())
-        8396800
+        7079936
     """
     _check(batch, seq_len, hidden_size, num_heads, dtype, hidden_dropout, attention_dropout, device_type)
     a, mask, stats = _element_sizes(dtype, device_type)

@@ -23,7 +23,9 @@ under a :class:`~modlayers.memory.policies.MemoryPolicy` and returns a
 
 import contextlib
 import dataclasses
+import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -159,6 +161,26 @@ def count_saved_bytes(model: nn.Module, batch: dict, policy: MemoryPolicy | str 
     return dict(counter.bytes_by_device) or {_device_of(model).type: 0}
 
 
+@contextlib.contextmanager
+def _native_output_silenced():
+    """Send what C++ code writes to file descriptors 1 and 2 to /dev/null for the block."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
 def profiler_peak_bytes(step: Callable[[], object]) -> int:
     """Peak bytes allocated during ``step()`` above its start, from the torch profiler's memory timeline.
 
@@ -170,8 +192,9 @@ def profiler_peak_bytes(step: Callable[[], object]) -> int:
     """
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
-        step()
+    with _native_output_silenced():  # the profiler's C++ start/stop chatter would land in a notebook's stderr
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
+            step()
     in_use = peak = 0
     for _, action, _, size in sorted(prof._memory_profile().timeline, key=lambda event: event[0]):
         if action.name == "CREATE":
@@ -295,13 +318,18 @@ def compare_policies(
     peak: bool = True,
     label: str = "",
     progress: Callable | None = None,
+    time_statistic: str = "median",
 ) -> list[MemoryRecord]:
     """Measure every policy on the same model and batch; times are interleaved over ``rounds``.
 
+    ``time_statistic`` picks ``step_seconds`` from the rounds: ``"median"`` (default), or
+    ``"min"``, the run least disturbed by other work on a busy machine (for few rounds).
     ``progress``, when given, is called with a description before each measurement
     (the command line passes a tqdm bar's updater). The model is left with the last
     policy enabled.
     """
+    if time_statistic not in ("median", "min"):
+        raise ValueError(f"time_statistic must be 'median' or 'min', got {time_statistic!r}.")
     policies = [_resolve(p) for p in policies]
     records = []
     for policy in policies:
@@ -314,7 +342,7 @@ def compare_policies(
         times = time_steps(model, batch, policies, rounds, loss_fn)
         for record in records:
             record.step_seconds_all = times[record.policy]
-            record.step_seconds = statistics.median(times[record.policy])
+            record.step_seconds = (statistics.median if time_statistic == "median" else min)(times[record.policy])
     return records
 
 
@@ -341,3 +369,68 @@ def policy_enabled(model: nn.Module, policy: MemoryPolicy | str):
         yield
     finally:
         get_policy("off").enable(model)
+
+
+def peak_drop_agreement(off: MemoryRecord, checkpointed: MemoryRecord) -> dict:
+    """How well the allocator's peak drop matches the counted drop in saved activations.
+
+    Switching checkpointing on should lower the peak by about what it stops saving;
+    the backward pass adds back one layer's recomputed activations and a few
+    temporaries, so the two agree to within roughly one layer in ``layers``.
+
+    Returns:
+        ``{"saved_drop": bytes, "peak_drop": bytes, "relative_error": |peak - saved| / saved}``.
+
+    Raises:
+        ValueError: a record without a peak, or no drop in saved bytes to compare with.
+
+    Example:
+        >>> peak_drop_agreement(MemoryRecord("off", "cuda", 100, peak_bytes=150),
+        ...                     MemoryRecord("every-layer", "cuda", 10, peak_bytes=65))["relative_error"]
+        0.0555...
+    """
+    if off.peak_bytes is None or checkpointed.peak_bytes is None:
+        raise ValueError("Both records need peak_bytes; measure them with peak=True.")
+    saved_drop = off.saved_bytes - checkpointed.saved_bytes
+    if saved_drop <= 0:
+        raise ValueError(
+            f"{checkpointed.policy!r} saves no activations compared with {off.policy!r} "
+            f"({checkpointed.saved_bytes} vs {off.saved_bytes} bytes); compare 'off' with a checkpointing policy."
+        )
+    peak_drop = off.peak_bytes - checkpointed.peak_bytes
+    return {"saved_drop": saved_drop, "peak_drop": peak_drop, "relative_error": abs(peak_drop - saved_drop) / saved_drop}
+
+
+@contextlib.contextmanager
+def count_forward_calls(module_class: type):
+    """Count calls of ``module_class.forward`` (every instance) inside the block.
+
+    Yields a dict whose ``"calls"`` grows as forwards run; read it after the forward
+    pass and again after ``backward()`` to see checkpointing's recompute. The class is
+    restored on exit, even after an error.
+
+    Example:
+        >>> with count_forward_calls(TinyTransformerLayer) as counted:
+        ...     loss = model(**batch).last_hidden_state.pow(2).mean()
+        ...     after_forward = counted["calls"]  # one per layer
+        ...     loss.backward()                   # + one per checkpointed layer
+    """
+    if not (isinstance(module_class, type) and issubclass(module_class, nn.Module)):
+        raise TypeError(f"count_forward_calls needs an nn.Module subclass (e.g. TinyTransformerLayer), got {module_class!r}.")
+    counted = {"calls": 0}
+    original = module_class.__dict__.get("forward")
+    inherited = module_class.forward
+
+    def forward(self, *args, **kwargs):
+        counted["calls"] += 1
+        return inherited(self, *args, **kwargs)
+
+    module_class.forward = forward
+    try:
+        yield counted
+    finally:
+        if original is None:
+            del module_class.forward
+        else:
+            module_class.forward = original
+

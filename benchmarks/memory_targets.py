@@ -1,0 +1,60 @@
+"""The memory lab's targets, measured on this machine's CPU.
+
+    python benchmarks/memory_targets.py            # ~ a few minutes on a 2-core CPU
+    python benchmarks/memory_targets.py --peak     # adds the profiler's peak (slower)
+
+A 12-layer TinyTransformer (hidden 256, 4 heads, sequence 512, batch 4, float32,
+dropout 0.1). Saved activations are counted exactly; step times are the median of
+--rounds interleaved runs (off, every-layer, selective, off, ...). Targets:
+
+- every-layer saves >= 90% of the saved activations of "off", at <= 1.5x the step time;
+- selective (keep matmul outputs) saves >= 40% at <= 1.25x.
+
+Prints one table and a PASS/MISS line per target; exits 0 either way (a benchmark,
+not a test). Results are recorded in benchmarks/README.md.
+"""
+
+import argparse
+import platform
+import sys
+
+import torch
+
+from modlayers.memory.measure import compare_policies, ratios_to_baseline, tiny_model_and_batch
+
+CONFIG = dict(layers=12, hidden_size=256, num_heads=4, seq_len=512, batch=4, dropout=0.1, dtype=torch.float32)
+TARGETS = {  # policy: (least saving, most time ratio)
+    "every-layer": (0.90, 1.5),
+    "selective": (0.40, 1.25),
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds (default 5)")
+    parser.add_argument("--peak", action="store_true", help="also measure the peak with the torch profiler")
+    args = parser.parse_args(argv)
+
+    model, batch = tiny_model_and_batch(**CONFIG)
+    records = compare_policies(model, batch, ["off", *TARGETS], rounds=args.rounds, peak=args.peak)
+    rows = ratios_to_baseline(records)
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}")
+    print("config: " + ", ".join(f"{k}={v}" for k, v in CONFIG.items()) + f", median of {args.rounds} interleaved rounds")
+    print(f"{'policy':>12} {'saved MiB':>10} {'peak MiB':>9} {'saving':>7} {'step s':>7} {'time x':>7}  all step times (s)")
+    for row in rows:
+        peak = "-" if row["peak_bytes"] is None else f"{row['peak_bytes'] / 2**20:.1f}"
+        times = " ".join(f"{t:.2f}" for t in row["step_seconds_all"])
+        print(f"{row['policy']:>12} {row['saved_bytes'] / 2**20:>10.1f} {peak:>9} {1 - row['memory_ratio']:>7.1%} "
+              f"{row['step_seconds']:>7.2f} {row['time_ratio']:>7.2f}  {times}")
+    for row in rows[1:]:
+        least_saving, most_time = TARGETS[row["policy"]]
+        saving, time_ratio = 1 - row["memory_ratio"], row["time_ratio"]
+        verdict = "PASS" if saving >= least_saving and time_ratio <= most_time else "MISS"
+        print(f"{verdict} {row['policy']}: saves {saving:.1%} (target >= {least_saving:.0%}) "
+              f"at {time_ratio:.2f}x (target <= {most_time}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
