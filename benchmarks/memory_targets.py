@@ -15,6 +15,7 @@ not a test). Results are recorded in benchmarks/README.md.
 """
 
 import argparse
+import os
 import platform
 import sys
 
@@ -29,18 +30,32 @@ TARGETS = {  # policy: (least saving, most time ratio)
 }
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what platform reports."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds (default 5)")
     parser.add_argument("--peak", action="store_true", help="also measure the peak with the torch profiler")
+    parser.add_argument("--dropout", type=float, default=CONFIG["dropout"],
+                        help=f"dropout (default {CONFIG['dropout']}, the targets' setting; 0 shows the cost of redrawing masks)")
     args = parser.parse_args(argv)
 
-    model, batch = tiny_model_and_batch(**CONFIG)
+    config = CONFIG | {"dropout": args.dropout}
+    model, batch = tiny_model_and_batch(**config)
     records = compare_policies(model, batch, ["off", *TARGETS], rounds=args.rounds, peak=args.peak)
     rows = ratios_to_baseline(records)
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}")
-    print("config: " + ", ".join(f"{k}={v}" for k, v in CONFIG.items()) + f", median of {args.rounds} interleaved rounds")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    print("config: " + ", ".join(f"{k}={v}" for k, v in config.items()) + f", median of {args.rounds} interleaved rounds")
     print(f"{'policy':>12} {'saved MiB':>10} {'peak MiB':>9} {'saving':>7} {'step s':>7} {'time x':>7}  all step times (s)")
     for row in rows:
         peak = "-" if row["peak_bytes"] is None else f"{row['peak_bytes'] / 2**20:.1f}"

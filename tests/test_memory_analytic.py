@@ -104,17 +104,17 @@ def test_bert_model_through_transformers_own_switch_keeps_less():
     assert off.saved_bytes - on.saved_bytes >= 3 * (layer - checkpointed_layer_saved_bytes(2, 16, 32)) - 3 * 2 * 16 * 8
 
 
-@pytest.mark.parametrize("checkpointed", [0, 2, 3])
-def test_whole_tiny_model_prediction_matches_counted_bytes(checkpointed):
+@pytest.mark.parametrize("checkpointed,dtype", [(0, torch.float32), (2, torch.float32), (3, torch.float32), (0, torch.bfloat16)])
+def test_whole_tiny_model_prediction_matches_counted_bytes(checkpointed, dtype):
     torch.manual_seed(0)
     config = TinyTransformerConfig(hidden_size=32, num_attention_heads=4, num_hidden_layers=3)
-    model = TinyTransformerModel(config).train()
+    model = TinyTransformerModel(config).to(dtype).train()
     if checkpointed:
         enable_gradient_checkpointing(model, every_n_layers=1 if checkpointed == 3 else 2)
     ids = torch.randint(1, 1000, (2, 12))
     with SavedTensorCounter(model) as counter:
-        model(input_ids=ids).last_hidden_state.pow(2).mean()
-    assert counter.saved_bytes == tiny_transformer_saved_bytes(config, 2, 12, checkpointed_layers=checkpointed)
+        model(input_ids=ids).last_hidden_state.float().pow(2).mean()  # the loss of measure.hidden_state_loss
+    assert counter.saved_bytes == tiny_transformer_saved_bytes(config, 2, 12, dtype, checkpointed_layers=checkpointed)
 
 
 def test_dropout_zero_saves_no_masks_and_dropout_above_zero_saves_them():

@@ -210,7 +210,7 @@ def tiny_transformer_saved_bytes(
         + seq_len * 8  # position ids (int64)
         + (n * h * mask if config.hidden_dropout > 0 else 0)  # embedding dropout mask
         + n * h * a + 2 * n * stats  # final LayerNorm input, mean and 1/std
-        + n * h * a  # the loss's input, last_hidden_state
+        + n * h * 4  # the loss's input: last_hidden_state as float32 (``.float()``)
     )
     return (layers - checkpointed_layers) * layer + checkpointed_layers * checkpointed + rest
 

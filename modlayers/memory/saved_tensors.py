@@ -72,7 +72,8 @@ class SavedTensorCounter:
 
     After the ``with`` block:
         ``saved_bytes``: bytes of distinct storages held, all devices together;
-        ``bytes_by_device``: the same split by the device that holds them;
+        ``bytes_by_device``: the same split by the type of device that holds them
+        (``{"cpu": ..., "cuda": ...}``);
         ``storages``: one :class:`SavedStorage` per distinct storage, in packing order.
     The counter keeps no tensor alive after the block.
 
@@ -109,7 +110,8 @@ class SavedTensorCounter:
         entry = SavedStorage(tuple(tensor.shape), tensor.dtype, storage.nbytes(), str(tensor.device))
         self.storages.append(entry)
         self.saved_bytes += entry.nbytes
-        self.bytes_by_device[entry.device] = self.bytes_by_device.get(entry.device, 0) + entry.nbytes
+        kind = tensor.device.type  # "cpu", "cuda": what the memory tables compare
+        self.bytes_by_device[kind] = self.bytes_by_device.get(kind, 0) + entry.nbytes
 
     def _pack(self, tensor: torch.Tensor):
         if self._inner is None:
