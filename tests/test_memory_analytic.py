@@ -156,3 +156,12 @@ def test_bad_arguments_raise_errors_that_say_what_was_expected(kwargs, error, ma
     arguments = dict(batch=2, seq_len=8, hidden_size=32, num_heads=4) | kwargs
     with pytest.raises(error, match=match):
         tiny_transformer_layer_saved_bytes(**arguments)
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    import modlayers.memory.analytic
+
+    result = doctest.testmod(modlayers.memory.analytic, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

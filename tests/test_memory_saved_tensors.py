@@ -72,3 +72,12 @@ def test_saved_tensor_table_lists_shape_dtype_device_bytes():
     with SavedTensorCounter() as counter:
         torch.exp(x).sum()
     assert saved_tensor_table(counter) == [{"shape": (3, 4), "dtype": "float32", "device": "cpu", "bytes": 48}]
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    import modlayers.memory.saved_tensors
+
+    result = doctest.testmod(modlayers.memory.saved_tensors, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

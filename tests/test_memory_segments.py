@@ -55,3 +55,12 @@ def test_measured_held_activations_match_the_prediction_and_are_smallest_near_sq
 def test_bad_depth_or_segments_raise_value_errors(depth, segments):
     with pytest.raises(ValueError, match="must be"):
         segment_lengths(depth, segments)
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    import modlayers.memory.segments
+
+    result = doctest.testmod(modlayers.memory.segments, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
