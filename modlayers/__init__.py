@@ -16,6 +16,14 @@ from modlayers.checkpointing import (
     disable_gradient_checkpointing,
     enable_gradient_checkpointing,
 )
+from modlayers.data import (
+    CLASSIFICATION_LABELS,
+    TAGGING_LABELS,
+    load_classification,
+    load_qa,
+    load_tagging,
+    load_tokenizer,
+)
 from modlayers.heads import (
     GenericForQuestionAnswering,
     GenericForSequenceClassification,
@@ -29,6 +37,7 @@ from modlayers.losses import (
     token_classification_loss,
 )
 from modlayers.pooling import first_token_pool, last_attended_index, last_non_pad_index, mean_pool, pool_at
+from modlayers.training import batches_from, evaluate_accuracy, pick_device, predict, set_seed, train
 from modlayers.tiny_transformer import (
     TinyTransformerConfig,
     TinyTransformerModel,
@@ -38,6 +47,18 @@ from modlayers.tiny_transformer import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CLASSIFICATION_LABELS",
+    "TAGGING_LABELS",
+    "batches_from",
+    "evaluate_accuracy",
+    "load_classification",
+    "load_qa",
+    "load_tagging",
+    "load_tokenizer",
+    "pick_device",
+    "predict",
+    "set_seed",
+    "train",
     "GradientCheckpointingLayer",
     "GenericForQuestionAnswering",
     "GenericForSequenceClassification",
