@@ -24,7 +24,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 
-.PHONY: install lab test test-oldest render bench clean
+.PHONY: install lab test test-oldest render bench assignments grade clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,15 @@ render: install
 
 bench: install
 	$(PY) -m modlayers bench heads
+
+# Regenerate the student versions of the course assignments (nbgrader) from notebooks/assignments/solutions.
+assignments: install
+	$(PY) -m modlayers.grading generate
+
+# Grade submitted notebooks: make grade SUBMISSIONS=path/to/submissions GRADES=grades
+GRADES ?= grades
+grade: install
+	$(PY) -m modlayers.grading grade $(SUBMISSIONS) --out $(GRADES)
 
 clean:
 	rm -rf $(VENV) $(OLDEST_VENV) build .pytest_cache

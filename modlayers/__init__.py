@@ -6,8 +6,11 @@ The four building blocks of ``transformers/modeling_layers.py``:
 - :class:`GenericForSequenceClassification`, :class:`GenericForQuestionAnswering`,
   :class:`GenericForTokenClassification` (``modlayers.heads``)
 
-and the pure functions behind them: pooling (``modlayers.pooling``) and the losses
-(``modlayers.losses``).
+the pure functions behind them: pooling (``modlayers.pooling``), the losses
+(``modlayers.losses``), span decoding (``modlayers.spans``), label alignment
+(``modlayers.label_alignment``) and metrics (``modlayers.metrics``); and the memory lab
+(``modlayers.memory``), the shipped data (``modlayers.data``) and a small training loop
+(``modlayers.training``).
 """
 
 from modlayers.checkpointing import (
@@ -29,6 +32,7 @@ from modlayers.heads import (
     GenericForSequenceClassification,
     GenericForTokenClassification,
 )
+from modlayers.label_alignment import align_labels_to_tokens, tokenize_and_align_labels, word_predictions
 from modlayers.losses import (
     infer_problem_type,
     masked_cross_entropy,
@@ -36,7 +40,10 @@ from modlayers.losses import (
     sequence_classification_loss,
     token_classification_loss,
 )
+from modlayers.memory import MemoryRecord, SavedTensorCounter, get_policy, measure_training_step
+from modlayers.metrics import entity_scores, exact_match, squad_scores, token_f1
 from modlayers.pooling import first_token_pool, last_attended_index, last_non_pad_index, mean_pool, pool_at
+from modlayers.spans import best_span, best_spans, decode_windows, encode_qa_windows, token_span_to_char_span
 from modlayers.training import batches_from, evaluate_accuracy, pick_device, predict, set_seed, train
 from modlayers.tiny_transformer import (
     TinyTransformerConfig,
@@ -47,6 +54,22 @@ from modlayers.tiny_transformer import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "MemoryRecord",
+    "SavedTensorCounter",
+    "get_policy",
+    "measure_training_step",
+    "align_labels_to_tokens",
+    "best_span",
+    "best_spans",
+    "decode_windows",
+    "encode_qa_windows",
+    "entity_scores",
+    "exact_match",
+    "squad_scores",
+    "token_f1",
+    "token_span_to_char_span",
+    "tokenize_and_align_labels",
+    "word_predictions",
     "CLASSIFICATION_LABELS",
     "TAGGING_LABELS",
     "batches_from",

@@ -3,6 +3,7 @@
 Commands:
     bench heads   time forward+backward of the kit's heads against transformers' own
     memory        measure activation memory with checkpointing policies (see --help)
+    assignments   generate the student notebooks, grade submissions (nbgrader; see --help)
 """
 
 import sys
@@ -18,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         from modlayers.memory_cli import main as memory
 
         return memory(argv[1:])
+    if argv[:1] == ["assignments"]:
+        from modlayers.grading import main as assignments
+
+        return assignments(argv[1:], prog="python -m modlayers assignments")
     print(__doc__.strip(), file=sys.stderr)
     return 0 if argv[:1] in (["-h"], ["--help"]) else 2
 

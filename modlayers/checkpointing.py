@@ -18,9 +18,12 @@ Contract of :class:`GradientCheckpointingLayer`:
     - In eval mode, under ``torch.no_grad()``, or when off, the call is untouched.
 
 Sharp edges (from ``torch.utils.checkpoint``):
-    - ``use_reentrant=True`` only tracks gradients of *positional* tensor inputs. A
-      tensor that requires grad passed by keyword silently gets no gradient, so this
-      layer warns at the call. Pass it positionally, or use ``use_reentrant=False``.
+    - ``use_reentrant=True`` only tracks *positional* tensor inputs. A tensor that
+      requires grad passed by keyword gets no proper gradient: when it is the only
+      input that needs one, the output is cut off from the graph; when it shares
+      history with a positional input, ``backward`` fails with "Trying to backward
+      through the graph a second time". This layer warns at the call. Pass it
+      positionally, or use ``use_reentrant=False``.
     - ``use_reentrant=True`` also needs at least one positional input that requires
       grad; with frozen embeddings nothing does and the layer's parameters get no
       gradient (torch warns). ``use_reentrant=False`` has neither problem.
@@ -99,9 +102,12 @@ class GradientCheckpointingLayer(nn.Module):
                 if isinstance(value, torch.Tensor) and value.requires_grad:
                     warnings.warn(
                         f"{self.__class__.__name__}: `{name}` requires grad but was passed by keyword. With "
-                        "use_reentrant=True only positional inputs of a checkpoint get gradients, so it will "
-                        f"get none. Pass it positionally ({self.__class__.__name__.lower()}({name}, ...)) "
-                        "or enable checkpointing with use_reentrant=False.",
+                        "use_reentrant=True a checkpoint only tracks its positional inputs, so gradients do not "
+                        f"reach `{name}` properly: the output is cut off from the graph when no positional input "
+                        "requires grad, and backward fails ('backward through the graph a second time') when "
+                        f"`{name}` shares history with them. Pass it positionally "
+                        f"({self.__class__.__name__.lower()}({name}, ...)) or enable checkpointing with "
+                        "use_reentrant=False.",
                         UserWarning,
                         stacklevel=2,
                     )

@@ -241,6 +241,17 @@ def test_reentrant_checkpointing_warns_about_a_grad_tensor_passed_by_keyword():
     assert x.grad is None
 
 
+def test_reentrant_checkpointing_fails_in_backward_when_a_keyword_tensor_shares_history():
+    layer = AddLayer().train()
+    enable_gradient_checkpointing(layer, use_reentrant=True)
+    weight = torch.full((3,), 3.0, requires_grad=True)
+    hidden = torch.ones(3) * weight  # one history, passed twice: positionally (scaled) and by keyword
+    with pytest.warns(UserWarning, match="`residual` requires grad but was passed by keyword"):
+        out = layer(hidden * 1.5, residual=hidden)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        out.sum().backward()
+
+
 def test_non_reentrant_checkpointing_does_not_warn_and_gives_a_keyword_tensor_its_gradient(recwarn):
     layer = AddLayer().train()
     enable_gradient_checkpointing(layer, use_reentrant=False)

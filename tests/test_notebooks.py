@@ -7,9 +7,11 @@ Run time and peak memory are printed (``pytest -s``); ``python benchmarks/notebo
 prints them as a table.
 """
 
+import inspect
 import json
 import time
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 import pytest
@@ -25,11 +27,37 @@ MEASURE_CELL = (
 )
 
 
+def poll_in_short_slices(client: NotebookClient, slice_seconds: float = 1.0) -> None:
+    """Make the client's channel reads wake up at least every ``slice_seconds``.
+
+    nbclient waits for a cell's reply with one long socket poll; after cells that open
+    widget comms that poll sometimes misses the reply's wake-up and sleeps until the
+    cell timeout before reading the message that was there all along (jupyter/nbclient
+    issue 312). Polling in short slices reads it within a second.
+    """
+    for channel in (client.kc.shell_channel, client.kc.iopub_channel):
+        original_get_msg = channel.get_msg
+
+        async def get_msg(timeout=None, _original=original_get_msg, **kwargs):
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                remaining = slice_seconds if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    message = _original(timeout=min(slice_seconds, remaining), **kwargs)
+                    return await message if inspect.isawaitable(message) else message
+                except Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+        channel.get_msg = get_msg
+
+
 def execute_notebook(path: Path, timeout: int = 600) -> tuple[nbformat.NotebookNode, float, int]:
     """Run a notebook in a fresh kernel; return (executed notebook, seconds, peak RSS bytes)."""
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(MEASURE_CELL))
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client.on_notebook_start = lambda notebook: poll_in_short_slices(client)
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
