@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from modlayers.heads import GenericForQuestionAnswering, GenericForTokenClassification
 from modlayers.pipelines import (
     answer_question,
     evaluate_qa,
@@ -14,24 +13,11 @@ from modlayers.pipelines import (
     tag_sentences,
 )
 from modlayers.spans import encode_qa_windows
-from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
+from tiny_heads import TinyReader, TinyTagger, config
 from wordpiece_fixture import make_tokenizer
 
 NAMES = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 CONTEXT = "alice lives in london . bob lives in paris . the cat sat on the mat . the dog ran to the park ."
-
-
-class TinyReader(GenericForQuestionAnswering, TinyTransformerPreTrainedModel):
-    pass
-
-
-class TinyTagger(GenericForTokenClassification, TinyTransformerPreTrainedModel):
-    pass
-
-
-def config(**extra):
-    return TinyTransformerConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                 max_position_embeddings=32, is_causal=False, **extra)
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,9 @@ import ipywidgets as widgets  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from modlayers.heads import GenericForQuestionAnswering, GenericForTokenClassification  # noqa: E402
 from modlayers.pipelines import answer_question, split_words, tag_sentences  # noqa: E402
-from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel  # noqa: E402
 from modlayers.widgets import qa_widget, tagging_widget  # noqa: E402
+from tiny_heads import TinyReader, TinyTagger, config  # noqa: E402
 from wordpiece_fixture import make_tokenizer  # noqa: E402
 
 NAMES = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -21,19 +20,6 @@ RECORDS = [
     {"question": "who ?", "context": "bob lives in paris .", "answer_text": "bob", "answer_start": 0},
 ]
 OPTIONS = {"max_length": 16, "stride": 4, "max_answer_length": 3}
-
-
-class TinyReader(GenericForQuestionAnswering, TinyTransformerPreTrainedModel):
-    pass
-
-
-class TinyTagger(GenericForTokenClassification, TinyTransformerPreTrainedModel):
-    pass
-
-
-def config(**extra):
-    return TinyTransformerConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                 max_position_embeddings=32, is_causal=False, **extra)
 
 
 @pytest.fixture(scope="module")
