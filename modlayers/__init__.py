@@ -46,6 +46,7 @@ from modlayers.pooling import first_token_pool, last_attended_index, last_non_pa
 from modlayers.spans import best_span, best_spans, decode_windows, encode_qa_windows, token_span_to_char_span
 from modlayers.training import batches_from, evaluate_accuracy, pick_device, predict, set_seed, train
 from modlayers.tiny_transformer import (
+    TinyTransformerAttentionCore,
     TinyTransformerConfig,
     TinyTransformerModel,
     TinyTransformerPreTrainedModel,
@@ -86,6 +87,7 @@ __all__ = [
     "GenericForQuestionAnswering",
     "GenericForSequenceClassification",
     "GenericForTokenClassification",
+    "TinyTransformerAttentionCore",
     "TinyTransformerConfig",
     "TinyTransformerModel",
     "TinyTransformerPreTrainedModel",

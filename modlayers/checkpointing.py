@@ -30,12 +30,20 @@ Sharp edges (from ``torch.utils.checkpoint``):
     - Dropout draws the same mask in the recompute because the checkpoint saves and
       restores the RNG state (``preserve_rng_state=True``, the default).
 
+Nested layers: a :class:`GradientCheckpointingLayer` may contain smaller ones (the kit's
+``TinyTransformerLayer`` contains its ``TinyTransformerAttentionCore``), so a policy can
+checkpoint either. When both are switched on, the outermost wins: a checkpointed
+layer that runs inside another checkpointed layer's forward (or its recompute) runs
+plainly, because the outer checkpoint already recomputes it. Without this rule the
+inner part would be recomputed twice.
+
 Switch it on with transformers' ``model.gradient_checkpointing_enable(...)`` /
 ``activation_checkpointing_enable(...)`` on a ``PreTrainedModel`` that contains the
 layer, or with :func:`enable_gradient_checkpointing` on any ``nn.Module``.
 """
 
 import functools
+import threading
 import warnings
 
 import torch
@@ -47,6 +55,14 @@ from transformers.utils import logging
 logger = logging.get_logger(__name__)
 
 CACHE_ARGUMENTS = ("past_key_values", "cache", "layer_past")
+
+# How many checkpointed layers are running their forward (or its recompute) in this thread.
+# Autograd may recompute in another thread (one per CUDA device); the count follows the call.
+_checkpointed_forwards = threading.local()
+
+
+def _inside_checkpointed_layer() -> bool:
+    return getattr(_checkpointed_forwards, "depth", 0) > 0
 
 
 def _uses_reentrant(checkpoint_func) -> bool:
@@ -82,6 +98,8 @@ class GradientCheckpointingLayer(nn.Module):
     def __call__(self, *args, **kwargs):
         if not (self.gradient_checkpointing and self.training and torch.is_grad_enabled()):
             return super().__call__(*args, **kwargs)
+        if _inside_checkpointed_layer():  # an outer checkpoint recomputes this layer already
+            return super().__call__(*args, **kwargs)
 
         changed = []
         if kwargs.get("use_cache"):
@@ -113,19 +131,41 @@ class GradientCheckpointingLayer(nn.Module):
                     )
 
         # Keyword arguments are bound now; positional ones become the checkpoint's inputs.
-        return self._gradient_checkpointing_func(functools.partial(super().__call__, **kwargs), *args)
+        return self._gradient_checkpointing_func(functools.partial(self._checkpointed_forward, **kwargs), *args)
+
+    def _checkpointed_forward(self, *args, **kwargs):
+        """The call the checkpoint runs, in the forward pass and again in the recompute."""
+        _checkpointed_forwards.depth = getattr(_checkpointed_forwards, "depth", 0) + 1
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            _checkpointed_forwards.depth -= 1
 
 
 CHECKPOINTABLE_LAYERS = (GradientCheckpointingLayer, transformers.modeling_layers.GradientCheckpointingLayer)
 
 
 def checkpointable_layers(model: nn.Module) -> list[nn.Module]:
-    """Every layer in ``model`` that can be checkpointed: the kit's and transformers' own, in order."""
+    """The layers of ``model`` that can be checkpointed, in order: the kit's and transformers' own.
+
+    Only the outermost count: a checkpointable layer inside another one (the kit's
+    ``TinyTransformerAttentionCore`` inside ``TinyTransformerLayer``) is part of that layer.
+    """
+    if isinstance(model, CHECKPOINTABLE_LAYERS):
+        return [model]
+    return [layer for child in model.children() for layer in checkpointable_layers(child)]
+
+
+def _all_checkpointable(model: nn.Module) -> list[nn.Module]:
     return [module for module in model.modules() if isinstance(module, CHECKPOINTABLE_LAYERS)]
 
 
 def enable_gradient_checkpointing(
-    model: nn.Module, use_reentrant: bool = False, every_n_layers: int = 1, **checkpoint_kwargs
+    model: nn.Module,
+    use_reentrant: bool = False,
+    every_n_layers: int = 1,
+    layer_type: type[nn.Module] | None = None,
+    **checkpoint_kwargs,
 ) -> list[nn.Module]:
     """Switch checkpointing on for the layers of any ``nn.Module`` stack.
 
@@ -137,6 +177,9 @@ def enable_gradient_checkpointing(
             inputs and ``torch.autograd.grad``; ``True`` is the older autograd-Function one.
         every_n_layers: checkpoint layers 0, n, 2n, ... and let the others keep their
             activations. ``1`` checkpoints every layer.
+        layer_type: checkpoint the modules of this :class:`GradientCheckpointingLayer`
+            subclass, at any depth, instead of the outermost layers; e.g.
+            ``TinyTransformerAttentionCore`` to recompute only the attention core.
         **checkpoint_kwargs: passed on to ``torch.utils.checkpoint.checkpoint``, e.g.
             ``context_fn`` for a selective policy or ``preserve_rng_state``.
 
@@ -144,7 +187,9 @@ def enable_gradient_checkpointing(
         The layers that are now checkpointed.
 
     Raises:
-        ValueError: ``every_n_layers < 1``, or ``model`` has no checkpointable layer.
+        ValueError: ``every_n_layers < 1``, or ``model`` has no checkpointable layer (of
+            ``layer_type``, when given).
+        TypeError: ``layer_type`` is not a :class:`GradientCheckpointingLayer` subclass.
 
     Example:
         >>> stack = nn.Sequential(*[Block() for _ in range(4)])
@@ -152,7 +197,20 @@ def enable_gradient_checkpointing(
     """
     if not isinstance(every_n_layers, int) or every_n_layers < 1:
         raise ValueError(f"every_n_layers must be an integer >= 1, got {every_n_layers!r}.")
-    layers = checkpointable_layers(model)
+    if layer_type is not None:
+        if not (isinstance(layer_type, type) and issubclass(layer_type, CHECKPOINTABLE_LAYERS)):
+            raise TypeError(
+                f"layer_type must be a GradientCheckpointingLayer subclass (such as TinyTransformerAttentionCore), "
+                f"got {layer_type!r}."
+            )
+        layers = [module for module in model.modules() if isinstance(module, layer_type)]
+        if not layers:
+            raise ValueError(
+                f"{type(model).__name__} contains no {layer_type.__name__}; nothing to checkpoint. Leave layer_type "
+                "out to checkpoint the model's layers."
+            )
+    else:
+        layers = checkpointable_layers(model)
     if not layers:
         raise ValueError(
             f"{type(model).__name__} contains no GradientCheckpointingLayer. Make the repeated blocks subclass "
@@ -166,6 +224,6 @@ def enable_gradient_checkpointing(
 
 
 def disable_gradient_checkpointing(model: nn.Module) -> None:
-    """Switch checkpointing off for every checkpointable layer in ``model``."""
-    for layer in checkpointable_layers(model):
+    """Switch checkpointing off for every checkpointable layer in ``model``, nested ones included."""
+    for layer in _all_checkpointable(model):
         layer.gradient_checkpointing = False

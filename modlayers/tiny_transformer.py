@@ -13,6 +13,11 @@ generic heads can wrap it::
 
 ``is_causal=True`` (default) makes it a decoder (each token sees the ones before it);
 ``False`` makes it an encoder.
+
+Each layer's attention core (scores, softmax, dropout, weighted sum: no weights) is a
+checkpointable layer of its own, :class:`TinyTransformerAttentionCore`, so a selective
+policy can recompute just that part (the memory lab's ``attention-core`` policy).
+Checkpointing the whole layer recomputes the core with it, once.
 """
 
 import math
@@ -80,16 +85,37 @@ class TinyTransformerConfig(PretrainedConfig):
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
 
+class TinyTransformerAttentionCore(GradientCheckpointingLayer):
+    """The weight-free middle of attention: ``dropout(softmax(q k^T / sqrt(d) + bias)) v``.
+
+    Everything in it grows with the *square* of the sequence length (scores,
+    probabilities, the dropout mask), and none of it has weights, so it is the cheapest
+    part to recompute for the memory it holds. Checkpointed on its own, it keeps only
+    its inputs ``q``, ``k``, ``v`` (views of one ``qkv`` output) and the bias.
+    """
+
+    def __init__(self, config: TinyTransformerConfig):
+        super().__init__()
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.dropout = nn.Dropout(config.attention_dropout)
+
+    def forward(self, q, k, v, attention_bias):
+        """``q (B, nh, T, hd)``, ``k, v (B, nh, S, hd)``, bias ``(B, 1, T, S)`` -> context ``(B, nh, T, hd)``."""
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, nh, T, S)
+        probs = self.dropout(torch.softmax(scores + attention_bias, dim=-1))  # (B, nh, T, S)
+        return probs @ v  # (B, nh, T, hd)
+
+
 class TinyTransformerAttention(nn.Module):
-    """Multi-head self-attention, written out: softmax(q k^T / sqrt(d) + bias) v."""
+    """Multi-head self-attention, written out: project to q, k, v; the core; project back."""
 
     def __init__(self, config: TinyTransformerConfig):
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        self.core = TinyTransformerAttentionCore(config)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.attention_dropout)
 
     def forward(self, hidden_states, attention_bias, layer_past=None):
         batch, seq_len, hidden = hidden_states.shape
@@ -98,9 +124,9 @@ class TinyTransformerAttention(nn.Module):
         if layer_past is not None:  # prepend the cached keys and values of earlier positions
             k = torch.cat([layer_past[0], k], dim=2)  # (B, nh, S, hd), S = past + T
             v = torch.cat([layer_past[1], v], dim=2)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, nh, T, S)
-        probs = self.dropout(torch.softmax(scores + attention_bias, dim=-1))  # (B, nh, T, S)
-        context = (probs @ v).transpose(1, 2).reshape(batch, seq_len, hidden)  # (B, T, H)
+        # All positional: a checkpointed core keeps them as its inputs (and counts the bias).
+        context = self.core(q, k, v, attention_bias)  # (B, nh, T, hd)
+        context = context.transpose(1, 2).reshape(batch, seq_len, hidden)  # (B, T, H)
         return self.out_proj(context), (k, v)
 
 

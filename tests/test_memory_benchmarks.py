@@ -34,6 +34,7 @@ def test_gpu_memory_check_without_a_gpu_says_how_to_run_it(capsys, monkeypatch):
 def test_memory_targets_configuration_is_the_one_documented():
     targets = _load("memory_targets")
     assert targets.CONFIG["layers"] == 12 and targets.CONFIG["seq_len"] == 512
-    assert targets.TARGETS == {"every-layer": (0.90, 1.5), "selective": (0.40, 1.25)}
+    assert targets.TARGETS == {"every-layer": (0.90, 1.5), "selective": (0.40, 1.25), "attention-core": (0.40, 1.25)}
+    assert set(targets.SELECTIVE) <= set(targets.TARGETS)
     with pytest.raises(SystemExit):
         targets.main(["--rounds", "x"])

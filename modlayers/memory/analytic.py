@@ -23,7 +23,8 @@ Device and dtype rules that matter:
       probabilities. That is why long sequences run out of memory first.
 
 With checkpointing the layer keeps only its positional inputs:
-:func:`checkpointed_layer_saved_bytes`.
+:func:`checkpointed_layer_saved_bytes`. With only the attention core checkpointed
+(``checkpointed_attention_core=True``), the core's tensors are replaced by its inputs.
 """
 
 import torch
@@ -54,6 +55,16 @@ def _element_sizes(dtype: torch.dtype, device_type: str) -> tuple[int, int, int]
     return activation, mask, stats
 
 
+# What a TinyTransformerAttentionCore saves (and stops saving when it is checkpointed).
+ATTENTION_CORE_TERMS = (
+    "q and k^T copies for q @ k^T",
+    "softmax output",
+    "v copy for probs @ v",
+    "attention dropout mask",
+    "dropped probabilities",
+)
+
+
 def tiny_transformer_layer_saved_bytes(
     batch: int,
     seq_len: int,
@@ -64,6 +75,7 @@ def tiny_transformer_layer_saved_bytes(
     hidden_dropout: float = 0.1,
     attention_dropout: float = 0.1,
     device_type: str = "cpu",
+    checkpointed_attention_core: bool = False,
 ) -> dict[str, int]:
     """Bytes one :class:`~modlayers.tiny_transformer.TinyTransformerLayer` saves for backward, by tensor.
 
@@ -73,6 +85,12 @@ def tiny_transformer_layer_saved_bytes(
         dtype: activation dtype.
         hidden_dropout, attention_dropout: the config's dropout probabilities.
         device_type: ``"cpu"`` or ``"cuda"`` (dropout masks and LayerNorm statistics differ).
+        checkpointed_attention_core: the layer's ``TinyTransformerAttentionCore`` is
+            checkpointed (the ``attention-core`` policy): the q/k/v copies, the softmax
+            output, the attention dropout mask and the dropped probabilities are replaced
+            by the core's inputs ``q``, ``k``, ``v``, which share the ``qkv`` output. (The
+            attention bias the cores also keep is one tensor for the whole model:
+            :func:`tiny_transformer_saved_bytes` adds it.)
 
     Returns:
         ``{term: bytes}``; the layer total is ``sum(result.values())``.
@@ -110,6 +128,10 @@ def tiny_transformer_layer_saved_bytes(
         terms["dropped probabilities"] = s2 * a  # probs @ v keeps these instead of the softmax output alone
     if hidden_dropout > 0:
         terms["residual dropout masks (2)"] = 2 * n * h * mask
+    if checkpointed_attention_core:
+        for name in ATTENTION_CORE_TERMS:
+            terms.pop(name, None)
+        terms["q, k, v (the checkpointed core's inputs: the qkv output)"] = 3 * n * h * a
     return terms
 
 
@@ -179,6 +201,7 @@ def tiny_transformer_saved_bytes(
     dtype: torch.dtype = torch.float32,
     device_type: str = "cpu",
     checkpointed_layers: int = 0,
+    checkpointed_attention_cores: bool = False,
 ) -> int:
     """Bytes a whole :class:`~modlayers.tiny_transformer.TinyTransformerModel` step keeps for backward.
 
@@ -186,6 +209,9 @@ def tiny_transformer_saved_bytes(
     stand-in loss ``last_hidden_state.pow(2).mean()``: the layers (``checkpointed_layers``
     of them keep only their input) plus the embeddings (the token ids and position ids,
     8 bytes each), the embedding dropout mask, the final LayerNorm and the loss's input.
+    With ``checkpointed_attention_cores`` the other layers have their attention core
+    checkpointed (the ``attention-core`` policy), and the cores keep the model's one
+    attention bias ``(batch, 1, seq_len, seq_len)``.
 
     Example:
         >>> from modlayers.tiny_transformer import TinyTransformerConfig
@@ -199,11 +225,12 @@ def tiny_transformer_saved_bytes(
     layer = sum(
         tiny_transformer_layer_saved_bytes(
             batch, seq_len, config.hidden_size, config.num_attention_heads, config.intermediate_size,
-            dtype, config.hidden_dropout, config.attention_dropout, device_type,
+            dtype, config.hidden_dropout, config.attention_dropout, device_type, checkpointed_attention_cores,
         ).values()
     )
     checkpointed = checkpointed_layer_saved_bytes(batch, seq_len, config.hidden_size, dtype)
     a, mask, stats = _element_sizes(dtype, device_type)
+    cores_keep_bias = checkpointed_attention_cores and checkpointed_layers < layers
     n, h = batch * seq_len, config.hidden_size
     rest = (
         n * 8  # token ids (int64), kept by the embedding's backward
@@ -211,6 +238,7 @@ def tiny_transformer_saved_bytes(
         + (n * h * mask if config.hidden_dropout > 0 else 0)  # embedding dropout mask
         + n * h * a + 2 * n * stats  # final LayerNorm input, mean and 1/std
         + n * h * 4  # the loss's input: last_hidden_state as float32 (``.float()``)
+        + (batch * seq_len * seq_len * a if cores_keep_bias else 0)  # attention bias, kept by the cores
     )
     return (layers - checkpointed_layers) * layer + checkpointed_layers * checkpointed + rest
 

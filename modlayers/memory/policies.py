@@ -11,6 +11,12 @@ transformers' ``GradientCheckpointingLayer`` s); none adds a second mechanism.
 ``selective``      checkpoint every layer, but keep the outputs of the matrix
                    multiplications (torch's selective checkpointing, passed as
                    ``context_fn``): only the cheap element-wise work is redone
+``attention-core`` checkpoint only each layer's attention core (scores, softmax,
+                   dropout, weighted sum; a ``TinyTransformerAttentionCore``): the
+                   tensors that grow with the square of the sequence length go,
+                   the projections and the MLP keep theirs. Needs a model whose
+                   attention core is a checkpointable layer (the kit's
+                   ``TinyTransformerModel``)
 ``offload``        no checkpointing; move every saved tensor to CPU memory
                    (``torch.autograd.graph.save_on_cpu``). Meant for a GPU: on a
                    CPU the "offloaded" tensors stay in the same memory, so it
@@ -33,8 +39,9 @@ from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint
 
 from modlayers.checkpointing import checkpointable_layers, disable_gradient_checkpointing, enable_gradient_checkpointing
 from modlayers.memory.saved_tensors import hold_for_backward
+from modlayers.tiny_transformer import TinyTransformerAttentionCore
 
-POLICY_NAMES = ("off", "every-layer", "every-N", "selective", "offload")
+POLICY_NAMES = ("off", "every-layer", "every-N", "selective", "attention-core", "offload")
 
 MATMUL_OPS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default)
 
@@ -93,6 +100,17 @@ def _enable_selective(model: nn.Module) -> None:
     )
 
 
+def _enable_attention_core(model: nn.Module) -> None:
+    if not any(isinstance(module, TinyTransformerAttentionCore) for module in model.modules()):
+        raise ValueError(
+            f"The 'attention-core' policy checkpoints TinyTransformerAttentionCore layers, and {type(model).__name__} "
+            "has none (its attention core is not a layer of its own). Use 'selective' instead, which works on any "
+            "model with checkpointable layers."
+        )
+    _enable_off(model)
+    enable_gradient_checkpointing(model, layer_type=TinyTransformerAttentionCore)
+
+
 def _offload_context() -> torch.autograd.graph.save_on_cpu:
     return torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available())
 
@@ -122,6 +140,8 @@ def get_policy(name: str) -> MemoryPolicy:
         return MemoryPolicy(name, f"checkpoint every {n}th layer", _enable_every(n))
     if name == "selective":
         return MemoryPolicy(name, "checkpoint every layer, keep matmul outputs", _enable_selective)
+    if name == "attention-core":
+        return MemoryPolicy(name, "recompute only the attention core", _enable_attention_core)
     if name == "offload":
         return MemoryPolicy(name, "keep activations in CPU memory", _enable_off, _offload_context)
     raise ValueError(
