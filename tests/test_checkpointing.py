@@ -16,7 +16,7 @@ from modlayers import (
     TinyTransformerPreTrainedModel,
     enable_gradient_checkpointing,
 )
-from modlayers.tiny_transformer import TinyTransformerLayer
+from modlayers.tiny_transformer import TinyTransformerAttentionCore, TinyTransformerLayer
 
 
 class TinyClassifier(GenericForSequenceClassification, TinyTransformerPreTrainedModel):
@@ -72,15 +72,15 @@ def test_checkpointing_gives_the_same_loss_and_gradients_with_dropout_active(use
     assert loss_and_grads(model, seed=7)[0] != reference_loss
 
 
-def count_forward_calls(monkeypatch):
+def count_forward_calls(monkeypatch, module_class=TinyTransformerLayer):
     calls = []
-    original = TinyTransformerLayer.forward
+    original = module_class.forward
 
     def counting_forward(self, *args, **kwargs):
         calls.append(self)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(TinyTransformerLayer, "forward", counting_forward)
+    monkeypatch.setattr(module_class, "forward", counting_forward)
     return calls
 
 
@@ -140,6 +140,66 @@ def test_the_kit_switch_also_reaches_transformers_own_layers():
     model = LlamaModel(LlamaConfig(vocab_size=30, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2))
     assert len(enable_gradient_checkpointing(model)) == 2
     assert all(layer.gradient_checkpointing for layer in model.layers)
+
+
+# ---------------------------------------------------------------- nested layers: the attention core
+
+
+def test_checkpointable_layers_are_the_outermost_ones():
+    model = tiny_classifier()
+    assert modlayers.checkpointable_layers(model) == list(model.model.layers)
+    core = model.model.layers[0].attention.core
+    assert modlayers.checkpointable_layers(core) == [core]
+
+
+@pytest.mark.parametrize("use_reentrant", [True, False])
+def test_checkpointing_only_the_attention_cores_recomputes_them_and_not_the_layers(monkeypatch, use_reentrant):
+    model = tiny_classifier(dropout=0.1)
+    reference_loss, reference_grads = loss_and_grads(model)
+    chosen = enable_gradient_checkpointing(model, use_reentrant=use_reentrant, layer_type=TinyTransformerAttentionCore)
+    assert chosen == [layer.attention.core for layer in model.model.layers]
+    assert not any(layer.gradient_checkpointing for layer in model.model.layers)
+    layer_calls = count_forward_calls(monkeypatch)
+    core_calls = count_forward_calls(monkeypatch, TinyTransformerAttentionCore)
+    loss, grads = loss_and_grads(model)
+    assert len(layer_calls) == 3 and len(core_calls) == 6  # each core: forward, then its recompute
+    torch.testing.assert_close(loss, reference_loss, rtol=0, atol=1e-6)
+    for name in grads:
+        torch.testing.assert_close(grads[name], reference_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+@pytest.mark.parametrize("switch", ["transformers", "modlayers"])
+def test_with_layers_and_cores_both_on_the_outer_layer_wins_and_each_core_runs_twice_not_three_times(monkeypatch, switch):
+    model = tiny_classifier(dropout=0.1)
+    reference_loss, reference_grads = loss_and_grads(model)
+    if switch == "transformers":  # transformers switches on every module with a gradient_checkpointing flag
+        switch_on_with_transformers(model, use_reentrant=False)
+    else:
+        enable_gradient_checkpointing(model, layer_type=TinyTransformerAttentionCore)
+        enable_gradient_checkpointing(model)
+    assert all(layer.gradient_checkpointing and layer.attention.core.gradient_checkpointing for layer in model.model.layers)
+    layer_calls = count_forward_calls(monkeypatch)
+    core_calls = count_forward_calls(monkeypatch, TinyTransformerAttentionCore)
+    loss, grads = loss_and_grads(model)
+    # nested checkpoints would recompute each core twice in the backward pass (3 calls per core)
+    assert len(layer_calls) == 6 and len(core_calls) == 6
+    torch.testing.assert_close(loss, reference_loss, rtol=0, atol=1e-6)
+    for name in grads:
+        torch.testing.assert_close(grads[name], reference_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_layer_type_must_be_a_checkpointable_layer_present_in_the_model():
+    with pytest.raises(TypeError, match="GradientCheckpointingLayer subclass"):
+        enable_gradient_checkpointing(tiny_classifier(), layer_type=nn.Linear)
+    with pytest.raises(ValueError, match="contains no RecordingLayer"):
+        enable_gradient_checkpointing(tiny_classifier(), layer_type=RecordingLayer)
+
+
+def test_disable_also_switches_the_nested_cores_off():
+    model = tiny_classifier()
+    enable_gradient_checkpointing(model, layer_type=TinyTransformerAttentionCore)
+    modlayers.disable_gradient_checkpointing(model)
+    assert not any(layer.attention.core.gradient_checkpointing for layer in model.model.layers)
 
 
 # ---------------------------------------------------------------- the cache under checkpointing

@@ -18,7 +18,7 @@ from modlayers.memory.analytic import (
     tiny_transformer_saved_bytes,
 )
 from modlayers.memory.saved_tensors import SavedTensorCounter
-from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerModel, attention_bias
+from modlayers.tiny_transformer import TinyTransformerAttentionCore, TinyTransformerConfig, TinyTransformerModel, attention_bias
 
 # (batch, seq_len, hidden, heads, hidden dropout, attention dropout, dtype)
 SHAPES = [
@@ -67,6 +67,24 @@ def test_bert_layer_prediction_matches_counted_bytes(batch, seq_len, hidden, hea
 
 
 @pytest.mark.parametrize("use_reentrant", [False, True])
+@pytest.mark.parametrize("batch,seq_len,hidden,heads,p_hidden,p_attention,dtype", SHAPES)
+def test_a_checkpointed_attention_core_keeps_q_k_v_and_the_bias_instead_of_its_tensors(
+    batch, seq_len, hidden, heads, p_hidden, p_attention, dtype, use_reentrant
+):
+    torch.manual_seed(0)
+    layer = _tiny_layer(hidden, heads, p_hidden, p_attention, dtype)
+    enable_gradient_checkpointing(layer, use_reentrant=use_reentrant, layer_type=TinyTransformerAttentionCore)
+    x = torch.randn(batch, seq_len, hidden, dtype=dtype, requires_grad=True)
+    bias = attention_bias(torch.ones(batch, seq_len, dtype=torch.long), seq_len, 0, True, dtype)
+    with SavedTensorCounter(layer) as counter:
+        layer(x, attention_bias=bias)
+    terms = tiny_transformer_layer_saved_bytes(batch, seq_len, hidden, heads, None, dtype, p_hidden, p_attention,
+                                               checkpointed_attention_core=True)
+    assert "softmax output" not in terms
+    assert counter.saved_bytes == sum(terms.values()) + bias.nelement() * bias.element_size()
+
+
+@pytest.mark.parametrize("use_reentrant", [False, True])
 def test_checkpointed_tiny_layer_keeps_exactly_its_input(use_reentrant):
     layer = _tiny_layer(32, 4, 0.1, 0.1, torch.float32)
     enable_gradient_checkpointing(layer, use_reentrant=use_reentrant)
@@ -104,17 +122,33 @@ def test_bert_model_through_transformers_own_switch_keeps_less():
     assert off.saved_bytes - on.saved_bytes >= 3 * (layer - checkpointed_layer_saved_bytes(2, 16, 32)) - 3 * 2 * 16 * 8
 
 
-@pytest.mark.parametrize("checkpointed,dtype", [(0, torch.float32), (2, torch.float32), (3, torch.float32), (0, torch.bfloat16)])
-def test_whole_tiny_model_prediction_matches_counted_bytes(checkpointed, dtype):
+@pytest.mark.parametrize("checkpointed,cores,dtype", [
+    (0, False, torch.float32), (2, False, torch.float32), (3, False, torch.float32), (0, False, torch.bfloat16),
+    (0, True, torch.float32), (0, True, torch.bfloat16),
+])
+def test_whole_tiny_model_prediction_matches_counted_bytes(checkpointed, cores, dtype):
     torch.manual_seed(0)
     config = TinyTransformerConfig(hidden_size=32, num_attention_heads=4, num_hidden_layers=3)
     model = TinyTransformerModel(config).to(dtype).train()
     if checkpointed:
         enable_gradient_checkpointing(model, every_n_layers=1 if checkpointed == 3 else 2)
+    if cores:
+        enable_gradient_checkpointing(model, layer_type=TinyTransformerAttentionCore)
     ids = torch.randint(1, 1000, (2, 12))
     with SavedTensorCounter(model) as counter:
         model(input_ids=ids).last_hidden_state.float().pow(2).mean()  # the loss of measure.hidden_state_loss
-    assert counter.saved_bytes == tiny_transformer_saved_bytes(config, 2, 12, dtype, checkpointed_layers=checkpointed)
+    predicted = tiny_transformer_saved_bytes(config, 2, 12, dtype, checkpointed_layers=checkpointed,
+                                             checkpointed_attention_cores=cores)
+    assert counter.saved_bytes == predicted
+
+
+def test_attention_core_prediction_drops_the_seq_len_squared_terms_and_adds_the_qkv_output():
+    off = tiny_transformer_layer_saved_bytes(4, 512, 256, 4)
+    core = tiny_transformer_layer_saved_bytes(4, 512, 256, 4, checkpointed_attention_core=True)
+    mib = 2**20
+    # softmax output, dropout mask, dropped probabilities (16 MiB each) and the q, k, v copies (6 MiB) go;
+    # the qkv output (6 MiB) stays
+    assert (sum(off.values()) - sum(core.values())) / mib == 3 * 16 + 6 - 6
 
 
 def test_dropout_zero_saves_no_masks_and_dropout_above_zero_saves_them():

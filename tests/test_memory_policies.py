@@ -10,7 +10,7 @@ from modlayers.checkpointing import checkpointable_layers
 from modlayers.memory.measure import count_saved_bytes, tiny_model_and_batch, training_step
 from modlayers.memory.policies import POLICY_NAMES, get_policy, parse_policies
 
-POLICIES = ["off", "every-layer", "every-2", "every-3", "selective", "offload"]
+POLICIES = ["off", "every-layer", "every-2", "every-3", "selective", "attention-core", "offload"]
 
 
 def _gradients(model, batch, policy_name, seed=0):
@@ -53,9 +53,31 @@ def test_without_rng_state_preservation_the_recompute_draws_other_masks(model_an
 
 def test_saved_bytes_order_off_selective_every_layer(model_and_batch):
     model, batch = model_and_batch
-    saved = {name: count_saved_bytes(model, batch, name)["cpu"] for name in ("off", "every-2", "selective", "every-layer")}
+    names = ("off", "every-2", "selective", "attention-core", "every-layer")
+    saved = {name: count_saved_bytes(model, batch, name)["cpu"] for name in names}
     assert saved["off"] > saved["every-2"] > saved["every-layer"]
     assert saved["off"] > saved["selective"] > saved["every-layer"]
+    assert saved["off"] > saved["attention-core"] > saved["every-layer"]
+
+
+def test_attention_core_policy_checkpoints_only_the_cores_and_off_undoes_it(model_and_batch):
+    model, _ = model_and_batch
+    get_policy("every-layer").enable(model)
+    get_policy("attention-core").enable(model)
+    assert not any(layer.gradient_checkpointing for layer in model.layers)
+    assert all(layer.attention.core.gradient_checkpointing for layer in model.layers)
+    get_policy("off").enable(model)
+    assert not any(layer.attention.core.gradient_checkpointing for layer in model.layers)
+
+
+def test_attention_core_policy_on_a_model_without_cores_says_what_to_use_instead():
+    from transformers import LlamaConfig, LlamaModel
+
+    model = LlamaModel(LlamaConfig(vocab_size=30, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                   num_attention_heads=2))
+    with pytest.raises(ValueError, match="LlamaModel has none.*Use 'selective'"):
+        get_policy("attention-core").enable(model)
+    assert not any(layer.gradient_checkpointing for layer in checkpointable_layers(model))
 
 
 def test_offload_on_cpu_saves_nothing_because_cpu_memory_is_the_same_memory(model_and_batch):
