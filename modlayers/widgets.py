@@ -310,7 +310,7 @@ def memory_widget(*, hidden_size: int = 256, num_heads: int = 4, dropout: float 
     """Sliders for layers, sequence length and batch size that redraw the predicted memory bars.
 
     Draws :func:`modlayers.plots.plot_memory_bars` of
-    :func:`modlayers.memory.tiny_transformer_policy_bars` (off, every-2, every-layer) for
+    :func:`modlayers.memory.tiny_transformer_policy_bars` (off, attention-core, every-2, every-layer) for
     the kit's tiny transformer. Built from ``IntSlider``, ``interactive_output`` and
     ``VBox``, present in ipywidgets 7.7 and 8.
 

@@ -17,6 +17,8 @@ from modlayers.memory.analytic import (
     tiny_transformer_policy_bars,
     tiny_transformer_saved_bytes,
 )
+from modlayers.memory.measure import hidden_state_loss, tiny_model_and_batch
+from modlayers.memory.policies import get_policy
 from modlayers.memory.saved_tensors import SavedTensorCounter
 from modlayers.tiny_transformer import TinyTransformerAttentionCore, TinyTransformerConfig, TinyTransformerModel, attention_bias
 
@@ -168,6 +170,18 @@ def test_docstring_examples_hold():
     assert tiny_transformer_layer_saved_bytes(4, 512, 256, 4)["softmax output"] / 2**20 == 16.0
     assert sum(bert_layer_saved_bytes(1, 128, 768, 12, 3072, hidden_dropout=0.0, attention_dropout=0.0).values()) == 7079936
     assert sum(tiny_transformer_policy_bars(12, 512, 4)["every-layer"].values()) / 2**20 == 24.0
+
+
+def test_attention_core_bar_matches_the_counted_layers_plus_the_one_bias():
+    model, batch = tiny_model_and_batch(layers=3, hidden_size=32, num_heads=4, seq_len=16, batch=2)
+    with SavedTensorCounter(model) as off:
+        hidden_state_loss(model, batch)
+    get_policy("attention-core").enable(model)
+    with SavedTensorCounter(model) as core:
+        hidden_state_loss(model, batch)
+    bars = tiny_transformer_policy_bars(3, 16, 2, hidden_size=32, num_heads=4)
+    assert off.saved_bytes - core.saved_bytes == sum(bars["off"].values()) - sum(bars["attention-core"].values())
+    assert list(bars) == ["off", "attention-core", "every-2", "every-layer"]
 
 
 def test_policy_bars_attention_part_grows_with_the_square_of_seq_len():

@@ -256,11 +256,13 @@ def tiny_transformer_policy_bars(
     dtype: torch.dtype = torch.float32,
     device_type: str = "cpu",
 ) -> dict[str, dict[str, int]]:
-    """Predicted saved bytes of ``layers`` tiny-transformer layers under off, every-2 and every-layer.
+    """Predicted saved bytes of ``layers`` tiny-transformer layers under off, attention-core, every-2 and every-layer.
 
     Each policy is split into the parts a learner should tell apart: the attention
     tensors that grow with ``seq_len**2``, the other activations that grow with
-    ``seq_len``, and the inputs the checkpointed layers keep.
+    ``seq_len``, and the inputs the checkpointed layers (or attention cores) keep.
+    Under ``attention-core`` the only ``seq_len**2`` tensor left is the attention
+    bias ``(batch, 1, seq_len, seq_len)``, one for all layers.
 
     Returns:
         ``{policy: {part: bytes}}``, ready for :func:`modlayers.plots.plot_memory_bars`.
@@ -284,4 +286,13 @@ def tiny_transformer_policy_bars(
             "other activations, grow with seq_len": full * linear,
             "inputs of checkpointed layers": checkpointed * kept_input,
         }
-    return bars
+    core_terms = tiny_transformer_layer_saved_bytes(batch, seq_len, hidden_size, num_heads, None, dtype, dropout, dropout,
+                                                    device_type, checkpointed_attention_core=True)
+    core_inputs = 3 * kept_input  # q, k, v: the qkv output
+    element = torch.empty((), dtype=dtype).element_size()
+    bars["attention-core"] = {
+        "attention, grows with seq_len²": batch * seq_len * seq_len * element,  # the one attention bias
+        "other activations, grow with seq_len": layers * (sum(core_terms.values()) - core_inputs),
+        "inputs of checkpointed layers": layers * core_inputs,
+    }
+    return {name: bars[name] for name in ("off", "attention-core", "every-2", "every-layer")}
