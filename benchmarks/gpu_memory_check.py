@@ -24,7 +24,7 @@ import torch
 
 from modlayers.memory.measure import MIB, measure_training_step, peak_drop_agreement, tiny_model_and_batch
 
-POLICIES = ("off", "every-layer", "selective", "offload")
+POLICIES = ("off", "every-layer", "selective", "attention-core", "offload")
 TOLERANCE = 0.10
 
 
@@ -87,9 +87,9 @@ def main(argv=None) -> int:
     rows, ok = run(device, dtype, seq_lens, repeats=repeats, **size)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (peak from the torch profiler)"
     print(f"device: {name}; dtype {str(dtype).removeprefix('torch.')}; " + ", ".join(f"{k}={v}" for k, v in size.items()))
-    print(f"{'seq_len':>7} {'policy':>12} {'saved MiB':>10} {'offloaded MiB':>13} {'peak MiB':>9} {'step ms':>8}  check")
+    print(f"{'seq_len':>7} {'policy':>14} {'saved MiB':>10} {'offloaded MiB':>13} {'peak MiB':>9} {'step ms':>8}  check")
     for row in rows:
-        print(f"{row['seq_len']:>7} {row['policy']:>12} {row['saved_bytes'] / MIB:>10.1f} {row['offloaded_bytes'] / MIB:>13.1f} "
+        print(f"{row['seq_len']:>7} {row['policy']:>14} {row['saved_bytes'] / MIB:>10.1f} {row['offloaded_bytes'] / MIB:>13.1f} "
               f"{row['peak_bytes'] / MIB:>9.1f} {row['step_seconds'] * 1000:>8.1f}  {row['check']}")
     if args.snapshot:
         if device.type == "cuda":

@@ -26,10 +26,10 @@ SWEEPABLE = {"layers": "layers", "seq-len": "seq_len", "batch": "batch"}
 PRESETS = {
     # The targets of the memory lab on a laptop-class CPU (benchmarks/README.md).
     "targets": dict(layers=12, hidden=256, heads=4, seq_len=512, batch=4, dtype="float32", dropout=0.1,
-                    policies="off,every-layer,selective", repeats=5),
+                    policies="off,every-layer,selective,attention-core", repeats=5),
     # Small enough for a test or a first look.
     "tiny": dict(layers=2, hidden=32, heads=2, seq_len=32, batch=2, dtype="float32", dropout=0.1,
-                 policies="off,every-layer,every-2,selective,offload", repeats=1),
+                 policies="off,every-layer,every-2,selective,attention-core,offload", repeats=1),
 }
 
 
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dropout", type=float, default=0.1, help="hidden and attention dropout (default 0.1)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="parameter and activation dtype")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    parser.add_argument("--policies", default="off,every-layer,every-2,selective,offload", help="comma-separated policies")
+    parser.add_argument("--policies", default="off,every-layer,every-2,selective,attention-core,offload", help="comma-separated policies")
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per policy, interleaved (default 3; 0: no timing)")
     parser.add_argument("--no-peak", action="store_true", help="skip the peak measurement (the CPU profiler is slow)")
     parser.add_argument("--sweep", metavar="NAME=V1,V2,...", help="repeat for several values of layers, seq-len or batch")
