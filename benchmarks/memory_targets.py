@@ -26,7 +26,7 @@ import sys
 
 import torch
 
-from modlayers.memory.measure import compare_policies, ratios_to_baseline, tiny_model_and_batch
+from modlayers.memory.measure import compare_policies, keep_freed_memory, ratios_to_baseline, tiny_model_and_batch
 
 CONFIG = dict(layers=12, hidden_size=256, num_heads=4, seq_len=512, batch=4, dropout=0.1, dtype=torch.float32)
 TARGETS = {  # policy: (least saving, most time ratio)
@@ -55,7 +55,10 @@ def main(argv=None) -> int:
     parser.add_argument("--peak", action="store_true", help="also measure the peak with the torch profiler")
     parser.add_argument("--dropout", type=float, default=CONFIG["dropout"],
                         help=f"dropout (default {CONFIG['dropout']}, the targets' setting; 0 shows the cost of redrawing masks)")
+    parser.add_argument("--os-allocator-defaults", action="store_true",
+                        help="leave malloc's defaults (freed memory may go back to the system; noisier 'off' times)")
     args = parser.parse_args(argv)
+    kept = False if args.os_allocator_defaults else keep_freed_memory()
 
     config = CONFIG | {"dropout": args.dropout}
     model, batch = tiny_model_and_batch(**config)
@@ -65,7 +68,8 @@ def main(argv=None) -> int:
     for row in rows:
         row["round_ratio"] = statistics.median(t / off for t, off in zip(row["step_seconds_all"], off_times))
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
-    print("config: " + ", ".join(f"{k}={v}" for k, v in config.items()) + f", {args.rounds} interleaved rounds")
+    print("config: " + ", ".join(f"{k}={v}" for k, v in config.items()) + f", {args.rounds} interleaved rounds, "
+          + ("malloc keeps freed memory" if kept else "malloc defaults"))
     print(f"{'policy':>14} {'saved MiB':>10} {'peak MiB':>9} {'saving':>7} {'step s':>7} {'time x':>7}  all step times (s)")
     for row in rows:
         peak = "-" if row["peak_bytes"] is None else f"{row['peak_bytes'] / 2**20:.1f}"

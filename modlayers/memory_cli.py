@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from modlayers.memory.measure import MIB, compare_policies, ratios_to_baseline, tiny_model_and_batch
+from modlayers.memory.measure import MIB, compare_policies, keep_freed_memory, ratios_to_baseline, tiny_model_and_batch
 from modlayers.memory.policies import POLICY_NAMES, parse_policies
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -26,7 +26,7 @@ SWEEPABLE = {"layers": "layers", "seq-len": "seq_len", "batch": "batch"}
 PRESETS = {
     # The targets of the memory lab on a laptop-class CPU (benchmarks/README.md).
     "targets": dict(layers=12, hidden=256, heads=4, seq_len=512, batch=4, dtype="float32", dropout=0.1,
-                    policies="off,every-layer,selective,attention-core", repeats=5),
+                    policies="off,every-layer,selective,attention-core", repeats=5, keep_freed_memory=True),
     # Small enough for a test or a first look.
     "tiny": dict(layers=2, hidden=32, heads=2, seq_len=32, batch=2, dtype="float32", dropout=0.1,
                  policies="off,every-layer,every-2,selective,attention-core,offload", repeats=1),
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="FILE", help="write the rows and the configuration as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="write a figure (trade-off scatter, or the sweep)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="ask malloc to keep freed memory (steadier CPU times; what benchmarks/memory_targets.py does)")
     return parser
 
 
@@ -181,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))  # usage and the message on stderr, exit status 2
 
+    if args.keep_freed_memory and not keep_freed_memory():
+        print("--keep-freed-memory: not a glibc system; malloc's defaults stay.", file=sys.stderr)
     rows = run(args, progress_bar=not args.no_progress)
     sweep_name = SWEEPABLE.get(args.sweep.partition("=")[0]) if args.sweep else None
     device = rows[0]["device"] if rows else "?"

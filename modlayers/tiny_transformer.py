@@ -41,8 +41,9 @@ class TinyTransformerConfig(PretrainedConfig):
         num_attention_heads: must divide ``hidden_size``.
         intermediate_size: width of the MLP (default ``4 * hidden_size``).
         max_position_embeddings: longest sequence (learned positions).
-        hidden_dropout: dropout on the embeddings and on each residual branch.
-        attention_dropout: dropout on the attention probabilities.
+        hidden_dropout: dropout on the embeddings and on each residual branch (``nn.Dropout``).
+        attention_dropout: dropout on the attention probabilities (a ``bool`` mask drawn
+            by :meth:`TinyTransformerAttentionCore.dropout_mask`).
         is_causal: decoder (``True``) or encoder (``False``) attention.
         layer_norm_eps, initializer_range: as in transformers' configs.
     """
@@ -89,20 +90,36 @@ class TinyTransformerAttentionCore(GradientCheckpointingLayer):
     """The weight-free middle of attention: ``dropout(softmax(q k^T / sqrt(d) + bias)) v``.
 
     Everything in it grows with the *square* of the sequence length (scores,
-    probabilities, the dropout mask), and none of it has weights, so it is the cheapest
-    part to recompute for the memory it holds. Checkpointed on its own, it keeps only
-    its inputs ``q``, ``k``, ``v`` (views of one ``qkv`` output) and the bias.
+    probabilities), and none of it has weights, so it is the cheapest part of a layer
+    to recompute for the memory it holds. Checkpointed on its own, it keeps only its
+    inputs: ``q``, ``k``, ``v`` (views of one ``qkv`` output), the bias and the dropout
+    mask.
+
+    The dropout mask is an *input*, drawn by :meth:`dropout_mask` before the core runs:
+    random numbers are the most expensive part of the core on a CPU (more than both
+    matrix multiplications and the softmax together), so a checkpointed core keeps
+    the mask, one byte per element (as CUDA's fused dropout does), and recomputes only
+    the arithmetic.
     """
 
     def __init__(self, config: TinyTransformerConfig):
         super().__init__()
         self.head_dim = config.hidden_size // config.num_attention_heads
-        self.dropout = nn.Dropout(config.attention_dropout)
+        self.dropout_p = config.attention_dropout
 
-    def forward(self, q, k, v, attention_bias):
-        """``q (B, nh, T, hd)``, ``k, v (B, nh, S, hd)``, bias ``(B, 1, T, S)`` -> context ``(B, nh, T, hd)``."""
+    def dropout_mask(self, batch: int, num_heads: int, query_len: int, key_len: int, device) -> torch.Tensor | None:
+        """``(B, nh, T, S)`` bool, ``True`` (kept) with probability ``1 - p``; ``None`` in eval or when ``p == 0``."""
+        if not self.training or self.dropout_p == 0:
+            return None
+        return torch.rand(batch, num_heads, query_len, key_len, device=device) >= self.dropout_p
+
+    def forward(self, q, k, v, attention_bias, keep=None):
+        """``q (B, nh, T, hd)``, ``k, v (B, nh, S, hd)``, bias ``(B, 1, T, S)``, ``keep`` ``(B, nh, T, S)`` bool or
+        ``None`` -> context ``(B, nh, T, hd)``."""
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, nh, T, S)
-        probs = self.dropout(torch.softmax(scores + attention_bias, dim=-1))  # (B, nh, T, S)
+        probs = torch.softmax(scores + attention_bias, dim=-1)  # (B, nh, T, S)
+        if keep is not None:  # dropout: zero the dropped probabilities, scale the kept ones by 1 / (1 - p)
+            probs = probs * keep / (1 - self.dropout_p)
         return probs @ v  # (B, nh, T, hd)
 
 
@@ -124,8 +141,9 @@ class TinyTransformerAttention(nn.Module):
         if layer_past is not None:  # prepend the cached keys and values of earlier positions
             k = torch.cat([layer_past[0], k], dim=2)  # (B, nh, S, hd), S = past + T
             v = torch.cat([layer_past[1], v], dim=2)
-        # All positional: a checkpointed core keeps them as its inputs (and counts the bias).
-        context = self.core(q, k, v, attention_bias)  # (B, nh, T, hd)
+        keep = self.core.dropout_mask(batch, self.num_heads, seq_len, k.shape[2], hidden_states.device)  # (B, nh, T, S)
+        # All positional: a checkpointed core keeps them as its inputs (and the counter sees them).
+        context = self.core(q, k, v, attention_bias, keep)  # (B, nh, T, hd)
         context = context.transpose(1, 2).reshape(batch, seq_len, hidden)  # (B, T, H)
         return self.out_proj(context), (k, v)
 

@@ -148,9 +148,10 @@ def test_attention_core_prediction_drops_the_seq_len_squared_terms_and_adds_the_
     off = tiny_transformer_layer_saved_bytes(4, 512, 256, 4)
     core = tiny_transformer_layer_saved_bytes(4, 512, 256, 4, checkpointed_attention_core=True)
     mib = 2**20
-    # softmax output, dropout mask, dropped probabilities (16 MiB each) and the q, k, v copies (6 MiB) go;
-    # the qkv output (6 MiB) stays
-    assert (sum(off.values()) - sum(core.values())) / mib == 3 * 16 + 6 - 6
+    # softmax output and dropped probabilities (16 MiB each) and the q, k, v copies (6 MiB) go; the qkv output
+    # (6 MiB) and the bool dropout mask (4 MiB, an input of the core) stay
+    assert (sum(off.values()) - sum(core.values())) / mib == 2 * 16 + 6 - 6
+    assert core["attention dropout mask"] == off["attention dropout mask"] == 4 * mib
 
 
 def test_dropout_zero_saves_no_masks_and_dropout_above_zero_saves_them():
@@ -162,7 +163,8 @@ def test_dropout_zero_saves_no_masks_and_dropout_above_zero_saves_them():
 def test_cuda_masks_are_one_byte_and_statistics_float32():
     cpu = tiny_transformer_layer_saved_bytes(1, 4, 8, 2, dtype=torch.bfloat16, device_type="cpu")
     cuda = tiny_transformer_layer_saved_bytes(1, 4, 8, 2, dtype=torch.bfloat16, device_type="cuda")
-    assert cuda["attention dropout mask"] == cpu["attention dropout mask"] // 2
+    assert cuda["residual dropout masks (2)"] == cpu["residual dropout masks (2)"] // 2  # nn.Dropout: bf16 on CPU
+    assert cuda["attention dropout mask"] == cpu["attention dropout mask"] == 2 * 4 * 4  # the kit's own: bool
     assert cuda["attention_norm mean and 1/std"] == 2 * cpu["attention_norm mean and 1/std"]
 
 

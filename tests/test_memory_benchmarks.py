@@ -38,3 +38,23 @@ def test_memory_targets_configuration_is_the_one_documented():
     assert set(targets.SELECTIVE) <= set(targets.TARGETS)
     with pytest.raises(SystemExit):
         targets.main(["--rounds", "x"])
+
+
+def test_memory_targets_keeps_freed_memory_unless_told_not_to(monkeypatch, capsys):
+    targets = _load("memory_targets")
+    asked = []
+    monkeypatch.setattr(targets, "keep_freed_memory", lambda: asked.append(True) or True)
+    monkeypatch.setattr(targets, "compare_policies", _stop)
+    for argv, expected in (([], [True]), (["--os-allocator-defaults"], [])):
+        asked.clear()
+        with pytest.raises(_Stopped):
+            targets.main(argv)
+        assert asked == expected
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop(*args, **kwargs):
+    raise _Stopped  # the measurement itself takes minutes; the switch is decided before it

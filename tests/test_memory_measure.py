@@ -132,3 +132,14 @@ def test_count_forward_calls_sees_the_recompute_and_restores_the_class():
     with pytest.raises(TypeError, match="nn.Module subclass"):
         with count_forward_calls(int):
             pass
+
+
+def test_keep_freed_memory_applies_on_glibc_in_a_fresh_process():
+    import platform
+    import subprocess
+    import sys
+
+    code = "from modlayers.memory.measure import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    expected = "True" if platform.libc_ver()[0] == "glibc" else "False"
+    assert out == expected

@@ -74,3 +74,42 @@ def test_it_is_registered_with_the_auto_classes_and_round_trips(tmp_path):
 def test_heads_must_divide_the_hidden_size():
     with pytest.raises(ValueError, match="divisible by num_attention_heads"):
         TinyTransformerConfig(hidden_size=10, num_attention_heads=4)
+
+
+# ---------------------------------------------------------------- attention dropout, drawn outside the core
+
+
+def test_attention_dropout_mask_keeps_one_minus_p_and_is_absent_in_eval_or_at_p_zero():
+    core = tiny(attention_dropout=0.3).layers[0].attention.core
+    assert core.dropout_mask(2, 4, 8, 8, "cpu") is None  # eval
+    core.train()
+    torch.manual_seed(0)
+    keep = core.dropout_mask(8, 4, 256, 256, "cpu")  # (B, nh, T, S)
+    assert keep.dtype == torch.bool and keep.shape == (8, 4, 256, 256)
+    assert abs(keep.float().mean().item() - 0.7) < 0.002  # 2M draws: the standard error is 0.0003
+    assert tiny(attention_dropout=0.0).train().layers[0].attention.core.dropout_mask(2, 4, 8, 8, "cpu") is None
+
+
+def test_attention_core_with_a_mask_equals_dropout_written_out_in_float64():
+    core = tiny(attention_dropout=0.25).layers[0].attention.core.train()
+    torch.manual_seed(1)
+    q, k, v = (torch.randn(2, 4, 5, 4, dtype=torch.float64) for _ in range(3))
+    bias = torch.zeros(2, 1, 5, 5, dtype=torch.float64).masked_fill(torch.rand(2, 1, 5, 5) < 0.2, -1e9)
+    keep = core.dropout_mask(2, 4, 5, 5, "cpu")
+    probs = torch.softmax(q @ k.transpose(-2, -1) / 2.0 + bias, dim=-1)  # head_dim 4: sqrt(d) = 2
+    expected = torch.where(keep, probs / 0.75, 0.0) @ v
+    torch.testing.assert_close(core(q, k, v, bias, keep), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(core(q, k, v, bias), probs @ v, rtol=1e-12, atol=1e-12)  # no mask: no dropout
+
+
+def test_in_training_attention_dropout_is_active_and_the_same_seed_gives_the_same_output():
+    model = tiny(attention_dropout=0.5, hidden_dropout=0.0).train()
+
+    def run(seed):
+        torch.manual_seed(seed)
+        return model(input_ids=IDS).last_hidden_state
+
+    assert torch.equal(run(0), run(0))
+    assert not torch.allclose(run(0), run(1))
+    model.eval()
+    assert torch.equal(model(input_ids=IDS).last_hidden_state, model(input_ids=IDS).last_hidden_state)

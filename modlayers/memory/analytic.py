@@ -11,8 +11,10 @@ intermediate (MLP) size, ``S2 = batch * heads * seq_len**2`` attention scores.
 Device and dtype rules that matter:
     - ``a`` = bytes per element of the activations (4 for float32, 2 for bfloat16).
     - A dropout with ``p > 0`` saves its mask; ``p == 0`` returns its input and saves
-      nothing. On CPU the mask is a tensor of the activation dtype (``a`` bytes per
-      element); CUDA's fused dropout keeps a ``bool`` mask (1 byte).
+      nothing. For ``nn.Dropout`` on CPU the mask is a tensor of the activation dtype
+      (``a`` bytes per element); CUDA's fused dropout keeps a ``bool`` mask (1 byte).
+      The tiny transformer's attention dropout draws its own ``bool`` mask (1 byte, any
+      device), so a checkpointed attention core can keep it.
     - LayerNorm keeps its input plus a mean and a 1/std per position. On CPU they
       have the activation dtype; on CUDA they are float32.
     - ``q @ k^T`` and ``probs @ v`` on 4-d tensors fold ``(batch, heads)`` into one
@@ -55,12 +57,12 @@ def _element_sizes(dtype: torch.dtype, device_type: str) -> tuple[int, int, int]
     return activation, mask, stats
 
 
-# What a TinyTransformerAttentionCore saves (and stops saving when it is checkpointed).
+# What a TinyTransformerAttentionCore saves, and stops saving when it is checkpointed. (Its dropout
+# mask is one of its inputs, drawn outside it: a checkpointed core keeps it.)
 ATTENTION_CORE_TERMS = (
     "q and k^T copies for q @ k^T",
     "softmax output",
     "v copy for probs @ v",
-    "attention dropout mask",
     "dropped probabilities",
 )
 
@@ -87,8 +89,9 @@ def tiny_transformer_layer_saved_bytes(
         device_type: ``"cpu"`` or ``"cuda"`` (dropout masks and LayerNorm statistics differ).
         checkpointed_attention_core: the layer's ``TinyTransformerAttentionCore`` is
             checkpointed (the ``attention-core`` policy): the q/k/v copies, the softmax
-            output, the attention dropout mask and the dropped probabilities are replaced
-            by the core's inputs ``q``, ``k``, ``v``, which share the ``qkv`` output. (The
+            output and the dropped probabilities are replaced by the core's inputs ``q``,
+            ``k``, ``v``, which share the ``qkv`` output; the ``bool`` dropout mask, also
+            an input, stays. (The
             attention bias the cores also keep is one tensor for the whole model:
             :func:`tiny_transformer_saved_bytes` adds it.)
 
@@ -124,7 +127,7 @@ def tiny_transformer_layer_saved_bytes(
         "fc2 input (GELU output)": n * i * a,
     }
     if attention_dropout > 0:
-        terms["attention dropout mask"] = s2 * mask
+        terms["attention dropout mask"] = s2  # bool, drawn by the attention core's dropout_mask
         terms["dropped probabilities"] = s2 * a  # probs @ v keeps these instead of the softmax output alone
     if hidden_dropout > 0:
         terms["residual dropout masks (2)"] = 2 * n * h * mask
@@ -261,8 +264,9 @@ def tiny_transformer_policy_bars(
     Each policy is split into the parts a learner should tell apart: the attention
     tensors that grow with ``seq_len**2``, the other activations that grow with
     ``seq_len``, and the inputs the checkpointed layers (or attention cores) keep.
-    Under ``attention-core`` the only ``seq_len**2`` tensor left is the attention
-    bias ``(batch, 1, seq_len, seq_len)``, one for all layers.
+    Under ``attention-core`` the ``seq_len**2`` tensors left are each layer's ``bool``
+    dropout mask and the attention bias ``(batch, 1, seq_len, seq_len)``, one for all
+    layers.
 
     Returns:
         ``{policy: {part: bytes}}``, ready for :func:`modlayers.plots.plot_memory_bars`.
@@ -288,11 +292,12 @@ def tiny_transformer_policy_bars(
         }
     core_terms = tiny_transformer_layer_saved_bytes(batch, seq_len, hidden_size, num_heads, None, dtype, dropout, dropout,
                                                     device_type, checkpointed_attention_core=True)
+    core_squared = sum(bytes_ for name, bytes_ in core_terms.items() if name in SEQ_LEN_SQUARED_TERMS)  # the bool mask
     core_inputs = 3 * kept_input  # q, k, v: the qkv output
     element = torch.empty((), dtype=dtype).element_size()
     bars["attention-core"] = {
-        "attention, grows with seq_len²": batch * seq_len * seq_len * element,  # the one attention bias
-        "other activations, grow with seq_len": layers * (sum(core_terms.values()) - core_inputs),
+        "attention, grows with seq_len²": layers * core_squared + batch * seq_len * seq_len * element,  # + the one bias
+        "other activations, grow with seq_len": layers * (sum(core_terms.values()) - core_squared - core_inputs),
         "inputs of checkpointed layers": layers * core_inputs,
     }
     return {name: bars[name] for name in ("off", "attention-core", "every-2", "every-layer")}

@@ -22,6 +22,7 @@ under a :class:`~modlayers.memory.policies.MemoryPolicy` and returns a
 """
 
 import contextlib
+import ctypes
 import dataclasses
 import os
 import statistics
@@ -230,6 +231,29 @@ def process_peak_bytes(step: Callable[[], object], interval: float = 0.005) -> t
     return int(before * MIB), int(peak * MIB)
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory in the process instead of returning it to the system.
+
+    For timing on CPU. Left to its defaults, malloc sometimes hands the gigabyte of
+    activations an ``off`` step frees back to the system, and the next step pays page
+    faults to get it again: ``off`` then swings between two speeds (1.2 s and 1.5 s
+    on the benchmark's model) from one run to the next, while the checkpointed
+    policies, which free little, do not. Keeping freed memory makes every policy's
+    step as fast as it can be: the fair comparison, and for checkpointing the harder
+    one. It changes the whole process (it keeps more memory resident), so call it in a
+    benchmark script, not in a notebook. Returns whether it applied (``False`` where
+    the C library is not glibc).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    # 32 MiB is the largest mmap threshold glibc accepts on 64-bit; larger blocks are still mapped and unmapped.
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+
+
 def time_steps(
     model: nn.Module, batch: dict, policies: Sequence[MemoryPolicy | str], rounds: int = 5, loss_fn=hidden_state_loss
 ) -> dict[str, list[float]]:
@@ -331,15 +355,17 @@ def compare_policies(
     if time_statistic not in ("median", "min"):
         raise ValueError(f"time_statistic must be 'median' or 'min', got {time_statistic!r}.")
     policies = [_resolve(p) for p in policies]
+    times = None
+    if rounds:  # timed first: a profiled step (the CPU peak) leaves the allocator slower for a while
+        if progress:
+            progress("timing")
+        times = time_steps(model, batch, policies, rounds, loss_fn)
     records = []
     for policy in policies:
         if progress:
             progress(f"memory: {policy.name}")
         records.append(measure_training_step(model, batch, policy, loss_fn, repeats=0, peak=peak, label=label))
-    if rounds:
-        if progress:
-            progress("timing")
-        times = time_steps(model, batch, policies, rounds, loss_fn)
+    if times:
         for record in records:
             record.step_seconds_all = times[record.policy]
             record.step_seconds = (statistics.median if time_statistic == "median" else min)(times[record.policy])
