@@ -89,9 +89,9 @@ class TinyTransformerConfig(PretrainedConfig):
 class TinyTransformerAttentionCore(GradientCheckpointingLayer):
     """The weight-free middle of attention: ``dropout(softmax(q k^T / sqrt(d) + bias)) v``.
 
-    Everything in it grows with the *square* of the sequence length (scores,
-    probabilities), and none of it has weights, so it is the cheapest part of a layer
-    to recompute for the memory it holds. Checkpointed on its own, it keeps only its
+    Most of what it saves grows with the *square* of the sequence length (the
+    softmax output, the dropped probabilities), and none of it has weights, so it is
+    the cheapest part of a layer to recompute for the memory it holds. Checkpointed on its own, it keeps only its
     inputs: ``q``, ``k``, ``v`` (views of one ``qkv`` output), the bias and the dropout
     mask.
 

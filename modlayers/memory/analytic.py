@@ -91,9 +91,8 @@ def tiny_transformer_layer_saved_bytes(
             checkpointed (the ``attention-core`` policy): the q/k/v copies, the softmax
             output and the dropped probabilities are replaced by the core's inputs ``q``,
             ``k``, ``v``, which share the ``qkv`` output; the ``bool`` dropout mask, also
-            an input, stays. (The
-            attention bias the cores also keep is one tensor for the whole model:
-            :func:`tiny_transformer_saved_bytes` adds it.)
+            an input, stays. (The attention bias the cores also keep is one tensor for
+            the whole model: :func:`tiny_transformer_saved_bytes` adds it.)
 
     Returns:
         ``{term: bytes}``; the layer total is ``sum(result.values())``.

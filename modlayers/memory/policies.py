@@ -12,9 +12,10 @@ transformers' ``GradientCheckpointingLayer`` s); none adds a second mechanism.
                    multiplications (torch's selective checkpointing, passed as
                    ``context_fn``): only the cheap element-wise work is redone
 ``attention-core`` checkpoint only each layer's attention core (scores, softmax,
-                   dropout, weighted sum; a ``TinyTransformerAttentionCore``): the
-                   tensors that grow with the square of the sequence length go,
-                   the projections and the MLP keep theirs. Needs a model whose
+                   dropout, weighted sum; a ``TinyTransformerAttentionCore``): its
+                   4-byte tensors that grow with the square of the sequence length
+                   go (its 1-byte dropout mask stays), the projections and the MLP
+                   keep theirs. Needs a model whose
                    attention core is a checkpointable layer (the kit's
                    ``TinyTransformerModel``)
 ``offload``        no checkpointing; move every saved tensor to CPU memory
