@@ -96,9 +96,8 @@ class GradientCheckpointingLayer(nn.Module):
     gradient_checkpointing = False
 
     def __call__(self, *args, **kwargs):
-        if not (self.gradient_checkpointing and self.training and torch.is_grad_enabled()):
-            return super().__call__(*args, **kwargs)
-        if _inside_checkpointed_layer():  # an outer checkpoint recomputes this layer already
+        checkpointing = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        if not checkpointing or _inside_checkpointed_layer():  # inside one, the outer checkpoint recomputes this layer
             return super().__call__(*args, **kwargs)
 
         changed = []
@@ -211,11 +210,11 @@ def enable_gradient_checkpointing(
             )
     else:
         layers = checkpointable_layers(model)
-    if not layers:
-        raise ValueError(
-            f"{type(model).__name__} contains no GradientCheckpointingLayer. Make the repeated blocks subclass "
-            "modlayers.GradientCheckpointingLayer to let them be checkpointed."
-        )
+        if not layers:
+            raise ValueError(
+                f"{type(model).__name__} contains no GradientCheckpointingLayer. Make the repeated blocks subclass "
+                "modlayers.GradientCheckpointingLayer to let them be checkpointed."
+            )
     checkpoint_func = functools.partial(checkpoint, use_reentrant=use_reentrant, **checkpoint_kwargs)
     for index, layer in enumerate(layers):
         layer._gradient_checkpointing_func = checkpoint_func

@@ -44,6 +44,15 @@ def loss_and_grads(model, seed=123):
     return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
+def assert_same_loss_and_gradients(got, expected):
+    """``got`` and ``expected`` are ``loss_and_grads`` results: same loss, same parameters, same gradients."""
+    (loss, grads), (reference_loss, reference_grads) = got, expected
+    torch.testing.assert_close(loss, reference_loss, rtol=0, atol=1e-6)
+    assert grads.keys() == reference_grads.keys()
+    for name in grads:
+        torch.testing.assert_close(grads[name], reference_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
 def switch_on_with_transformers(model, use_reentrant):
     """transformers' own switch: ``activation_checkpointing_enable`` (newest) or ``gradient_checkpointing_enable``."""
     kwargs = {"use_reentrant": use_reentrant}
@@ -64,10 +73,7 @@ def test_checkpointing_gives_the_same_loss_and_gradients_with_dropout_active(use
         enable_gradient_checkpointing(model, use_reentrant=use_reentrant)
     assert all(layer.gradient_checkpointing for layer in model.model.layers)
     loss, grads = loss_and_grads(model)
-    torch.testing.assert_close(loss, reference_loss, rtol=0, atol=1e-6)
-    assert grads.keys() == reference_grads.keys()
-    for name in grads:
-        torch.testing.assert_close(grads[name], reference_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+    assert_same_loss_and_gradients((loss, grads), (reference_loss, reference_grads))
     # and dropout really was active: another seed gives another loss
     assert loss_and_grads(model, seed=7)[0] != reference_loss
 
@@ -163,9 +169,7 @@ def test_checkpointing_only_the_attention_cores_recomputes_them_and_not_the_laye
     core_calls = count_forward_calls(monkeypatch, TinyTransformerAttentionCore)
     loss, grads = loss_and_grads(model)
     assert len(layer_calls) == 3 and len(core_calls) == 6  # each core: forward, then its recompute
-    torch.testing.assert_close(loss, reference_loss, rtol=0, atol=1e-6)
-    for name in grads:
-        torch.testing.assert_close(grads[name], reference_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+    assert_same_loss_and_gradients((loss, grads), (reference_loss, reference_grads))
 
 
 @pytest.mark.parametrize("switch", ["transformers", "modlayers"])
@@ -183,9 +187,7 @@ def test_with_layers_and_cores_both_on_the_outer_layer_wins_and_each_core_runs_t
     loss, grads = loss_and_grads(model)
     # nested checkpoints would recompute each core twice in the backward pass (3 calls per core)
     assert len(layer_calls) == 6 and len(core_calls) == 6
-    torch.testing.assert_close(loss, reference_loss, rtol=0, atol=1e-6)
-    for name in grads:
-        torch.testing.assert_close(grads[name], reference_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+    assert_same_loss_and_gradients((loss, grads), (reference_loss, reference_grads))
 
 
 def test_layer_type_must_be_a_checkpointable_layer_present_in_the_model():

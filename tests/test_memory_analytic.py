@@ -42,12 +42,17 @@ def _tiny_layer(hidden, heads, p_hidden, p_attention, dtype):
     return TinyTransformerModel(config).to(dtype).train().layers[0]
 
 
+def _layer_inputs(batch, seq_len, hidden, dtype=torch.float32):
+    """Hidden states ``(B, T, H)`` that need a gradient, and the causal bias ``(B, 1, T, T)`` of a full batch."""
+    x = torch.randn(batch, seq_len, hidden, dtype=dtype, requires_grad=True)
+    return x, attention_bias(torch.ones(batch, seq_len, dtype=torch.long), seq_len, 0, True, dtype)
+
+
 @pytest.mark.parametrize("batch,seq_len,hidden,heads,p_hidden,p_attention,dtype", SHAPES)
 def test_tiny_transformer_layer_prediction_matches_counted_bytes(batch, seq_len, hidden, heads, p_hidden, p_attention, dtype):
     torch.manual_seed(0)
     layer = _tiny_layer(hidden, heads, p_hidden, p_attention, dtype)
-    x = torch.randn(batch, seq_len, hidden, dtype=dtype, requires_grad=True)
-    bias = attention_bias(torch.ones(batch, seq_len, dtype=torch.long), seq_len, 0, True, dtype)
+    x, bias = _layer_inputs(batch, seq_len, hidden, dtype)
     with SavedTensorCounter(layer) as counter:
         layer(x, attention_bias=bias)
     predicted = sum(tiny_transformer_layer_saved_bytes(batch, seq_len, hidden, heads, None, dtype, p_hidden, p_attention).values())
@@ -76,8 +81,7 @@ def test_a_checkpointed_attention_core_keeps_q_k_v_and_the_bias_instead_of_its_t
     torch.manual_seed(0)
     layer = _tiny_layer(hidden, heads, p_hidden, p_attention, dtype)
     enable_gradient_checkpointing(layer, use_reentrant=use_reentrant, layer_type=TinyTransformerAttentionCore)
-    x = torch.randn(batch, seq_len, hidden, dtype=dtype, requires_grad=True)
-    bias = attention_bias(torch.ones(batch, seq_len, dtype=torch.long), seq_len, 0, True, dtype)
+    x, bias = _layer_inputs(batch, seq_len, hidden, dtype)
     with SavedTensorCounter(layer) as counter:
         layer(x, attention_bias=bias)
     terms = tiny_transformer_layer_saved_bytes(batch, seq_len, hidden, heads, None, dtype, p_hidden, p_attention,
@@ -90,8 +94,7 @@ def test_a_checkpointed_attention_core_keeps_q_k_v_and_the_bias_instead_of_its_t
 def test_checkpointed_tiny_layer_keeps_exactly_its_input(use_reentrant):
     layer = _tiny_layer(32, 4, 0.1, 0.1, torch.float32)
     enable_gradient_checkpointing(layer, use_reentrant=use_reentrant)
-    x = torch.randn(2, 8, 32, requires_grad=True)
-    bias = attention_bias(torch.ones(2, 8, dtype=torch.long), 8, 0, True, torch.float32)
+    x, bias = _layer_inputs(2, 8, 32)
     with SavedTensorCounter(layer) as counter:
         layer(x, attention_bias=bias)
     assert counter.saved_bytes == checkpointed_layer_saved_bytes(2, 8, 32) == x.nelement() * x.element_size()

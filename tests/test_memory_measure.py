@@ -73,9 +73,19 @@ def test_compare_policies_and_ratios_to_off(model_and_batch):
     assert rows[1]["time_ratio"] > 0
 
 
+def test_round_time_ratio_is_the_median_of_the_per_round_ratios():
+    off = MemoryRecord("off", "cpu", 10, step_seconds=1.0, step_seconds_all=[1.0, 2.0, 1.0])
+    checkpointed = MemoryRecord("every-layer", "cpu", 1, step_seconds=1.5, step_seconds_all=[1.5, 2.2, 1.4])
+    rows = ratios_to_baseline([off, checkpointed])
+    assert rows[1]["round_time_ratio"] == pytest.approx(1.4)  # median of 1.5, 1.1, 1.4; the medians' ratio is 1.5
+    assert rows[1]["time_ratio"] == pytest.approx(1.5)
+    assert ratios_to_baseline([off, MemoryRecord("selective", "cpu", 5, step_seconds=1.2)])[1]["round_time_ratio"] is None
+
+
 def test_ratios_are_none_without_the_baseline():
     rows = ratios_to_baseline([MemoryRecord("every-layer", "cpu", 10, step_seconds=1.0)])
     assert rows[0]["memory_ratio"] is None and rows[0]["time_ratio"] is None
+    assert rows[0]["round_time_ratio"] is None
 
 
 def test_record_to_dict_is_json_ready():

@@ -10,6 +10,7 @@ The command line is ``python -m modlayers memory --help``.
 """
 
 from modlayers.memory.analytic import (
+    attention_bias_bytes,
     bert_layer_saved_bytes,
     checkpointed_layer_saved_bytes,
     tiny_transformer_layer_saved_bytes,
@@ -43,6 +44,7 @@ from modlayers.memory.segments import (
 
 __all__ = [
     "POLICY_NAMES",
+    "attention_bias_bytes",
     "EqualLayerStack",
     "MemoryPolicy",
     "MemoryRecord",

@@ -196,6 +196,18 @@ def checkpointed_layer_saved_bytes(batch: int, seq_len: int, hidden_size: int, d
     return batch * seq_len * hidden_size * torch.empty((), dtype=dtype).element_size()
 
 
+def attention_bias_bytes(batch: int, seq_len: int, dtype: torch.dtype = torch.float32) -> int:
+    """Bytes of the tiny transformer's additive attention bias ``(batch, 1, seq_len, seq_len)``: one for all layers.
+
+    Checkpointed attention cores keep it as an input (nothing else does).
+
+    Example:
+        >>> attention_bias_bytes(4, 512) / 2**20  # MiB
+        4.0
+    """
+    return batch * seq_len * seq_len * torch.empty((), dtype=dtype).element_size()
+
+
 def tiny_transformer_saved_bytes(
     config,
     batch: int,
@@ -240,7 +252,7 @@ def tiny_transformer_saved_bytes(
         + (n * h * mask if config.hidden_dropout > 0 else 0)  # embedding dropout mask
         + n * h * a + 2 * n * stats  # final LayerNorm input, mean and 1/std
         + n * h * 4  # the loss's input: last_hidden_state as float32 (``.float()``)
-        + (batch * seq_len * seq_len * a if cores_keep_bias else 0)  # attention bias, kept by the cores
+        + (attention_bias_bytes(batch, seq_len, dtype) if cores_keep_bias else 0)
     )
     return (layers - checkpointed_layers) * layer + checkpointed_layers * checkpointed + rest
 
@@ -293,9 +305,8 @@ def tiny_transformer_policy_bars(
                                                     device_type, checkpointed_attention_core=True)
     core_squared = sum(bytes_ for name, bytes_ in core_terms.items() if name in SEQ_LEN_SQUARED_TERMS)  # the bool mask
     core_inputs = 3 * kept_input  # q, k, v: the qkv output
-    element = torch.empty((), dtype=dtype).element_size()
     bars["attention-core"] = {
-        "attention, grows with seq_len²": layers * core_squared + batch * seq_len * seq_len * element,  # + the one bias
+        "attention, grows with seq_len²": layers * core_squared + attention_bias_bytes(batch, seq_len, dtype),
         "other activations, grow with seq_len": layers * (sum(core_terms.values()) - core_squared - core_inputs),
         "inputs of checkpointed layers": layers * core_inputs,
     }

@@ -375,6 +375,10 @@ def compare_policies(
 def ratios_to_baseline(records: Sequence[MemoryRecord], baseline: str = "off") -> list[dict]:
     """Table rows: each record with ``time_ratio`` and ``memory_ratio`` (saved bytes) relative to ``baseline``.
 
+    ``time_ratio`` divides the step times (``step_seconds``). ``round_time_ratio`` is the
+    median, over interleaved rounds, of each round's step divided by the same round's
+    ``baseline`` step, so a slow patch of the machine hits both; it is what the
+    benchmark reports (``None`` without per-round times from :func:`compare_policies`).
     Ratios are ``None`` when ``baseline`` was not measured.
     """
     base = next((r for r in records if r.policy == baseline), None)
@@ -383,6 +387,10 @@ def ratios_to_baseline(records: Sequence[MemoryRecord], baseline: str = "off") -
         row = record.to_dict()
         row["time_ratio"] = record.step_seconds / base.step_seconds if base and base.step_seconds > 0 else None
         row["memory_ratio"] = record.saved_bytes / base.saved_bytes if base and base.saved_bytes else None
+        same_rounds = base and record.step_seconds_all and len(record.step_seconds_all) == len(base.step_seconds_all)
+        row["round_time_ratio"] = (
+            statistics.median(t / b for t, b in zip(record.step_seconds_all, base.step_seconds_all)) if same_rounds else None
+        )
         rows.append(row)
     return rows
 
