@@ -421,3 +421,33 @@ def test_forward_pre_hooks_forward_hooks_and_backward_hooks_run_once_per_step(us
     assert_same_loss_and_gradients(loss_and_grads(model), reference)
     assert counts == {"pre": 1, "pre_kwargs": 1, "post": 1, "backward": 1}
     assert len(calls) == 2  # the layer really was recomputed
+
+
+# ---------------------------------------------------------------- DDP with find_unused_parameters (see also test_checkpointing_distributed.py)
+
+
+class FakeDDP:
+    def __init__(self, find_unused_parameters, static_graph):
+        self.find_unused_parameters, self.static_graph = find_unused_parameters, static_graph
+
+
+@pytest.mark.parametrize("find_unused_parameters, static_graph, use_reentrant, raises", [
+    (True, False, True, True),
+    (True, True, True, False),
+    (False, False, True, False),
+    (True, False, False, False),
+])
+def test_a_reentrant_checkpoint_inside_ddp_finding_unused_parameters_raises_before_the_step(
+    monkeypatch, find_unused_parameters, static_graph, use_reentrant, raises
+):
+    from torch.nn.parallel import DistributedDataParallel
+
+    model = tiny_classifier()
+    enable_gradient_checkpointing(model, use_reentrant=use_reentrant)
+    # DDP's forward sets this class attribute while it runs the wrapped module
+    monkeypatch.setattr(DistributedDataParallel, "_active_ddp_module", FakeDDP(find_unused_parameters, static_graph), raising=False)
+    if raises:
+        with pytest.raises(ValueError, match=r"use_reentrant=True inside DistributedDataParallel\(find_unused_parameters=True\).*use_reentrant=False.*static_graph=True"):
+            loss_and_grads(model)
+    else:
+        loss_and_grads(model)
