@@ -7,10 +7,13 @@ them back: memory for compute.
 
 Contract of :class:`GradientCheckpointingLayer`:
     - When ``gradient_checkpointing`` is on, the module is training and gradients are
-      enabled, the call runs through ``self._gradient_checkpointing_func`` (usually
+      enabled, ``forward`` runs through ``self._gradient_checkpointing_func`` (usually
       ``functools.partial(torch.utils.checkpoint.checkpoint, use_reentrant=...)``),
       with the keyword arguments bound and the positional arguments passed as the
       checkpoint's inputs.
+    - Only ``forward`` is checkpointed, as in transformers' newest release: the module's
+      hooks (forward pre-hooks, forward hooks, backward hooks; FSDP2's all-gather and
+      reshard) run once a step, outside the checkpoint, not again in the recompute.
     - Then a KV cache makes no sense (the recompute would write it twice), so
       ``use_cache`` is set to ``False`` and ``past_key_values``, ``cache`` and
       ``layer_past`` to ``None`` when given, with one warning naming the layer and
@@ -29,6 +32,12 @@ Sharp edges (from ``torch.utils.checkpoint``):
       gradient (torch warns). ``use_reentrant=False`` has neither problem.
     - Dropout draws the same mask in the recompute because the checkpoint saves and
       restores the RNG state (``preserve_rng_state=True``, the default).
+    - Under ``DistributedDataParallel(find_unused_parameters=True)`` (without
+      ``static_graph=True``) a re-entrant checkpoint fails in backward ("Expected to mark a
+      variable ready only once"). The layer raises a ``ValueError`` at its first forward
+      instead, naming both fixes: ``use_reentrant=False`` or ``static_graph=True``.
+    - The wrapping happens when the class is made: a ``forward`` assigned to the class
+      afterwards is not checkpointed unless wrapped with :func:`with_checkpointing`.
 
 Nested layers: a :class:`GradientCheckpointingLayer` may contain smaller ones (the kit's
 ``TinyTransformerLayer`` contains its ``TinyTransformerAttentionCore``), so a policy can
@@ -39,7 +48,10 @@ inner part would be recomputed twice.
 
 Switch it on with transformers' ``model.gradient_checkpointing_enable(...)`` /
 ``activation_checkpointing_enable(...)`` on a ``PreTrainedModel`` that contains the
-layer, or with :func:`enable_gradient_checkpointing` on any ``nn.Module``.
+layer, or with :func:`enable_gradient_checkpointing` on any ``nn.Module``. transformers'
+``every_n_layers`` counts only its own layer class; a model that sets
+``_set_gradient_checkpointing = set_gradient_checkpointing`` (the kit's ``TinyTransformer``
+does) has the kit's layers counted too.
 """
 
 import functools
