@@ -163,8 +163,10 @@ class NoResidual(GradientCheckpointingLayer):
 
 
 class NoCheckpoint(checks.MLPBlock):
-    def __call__(self, *args, **kwargs):  # bypasses GradientCheckpointingLayer.__call__
-        return nn.Module.__call__(self, *args, **kwargs)
+    pass
+
+
+NoCheckpoint.forward = checks.MLPBlock.forward.__wrapped__  # a plain forward put there afterwards is not checkpointed
 
 
 def test_mlp_block_passes_and_mistakes_are_named(capsys):
