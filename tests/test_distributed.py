@@ -109,7 +109,28 @@ def test_trainer_under_torchrun_matches_one_process_with_checkpointing_off_and_b
         assert max_difference(rank0["parameters"], single["parameters"]) < PARAMETER_TOLERANCE
 
 
-# --- the pieces, in one process --------------------------------------------------------------------------------
+# --- the pieces, in one process ---
+
+
+def test_docstring_examples_of_the_distributed_modules_run_as_written():
+    import doctest
+
+    from modlayers.distributed import launching, rank_memory, sweep, tasks, training_run
+
+    for module in (launching, rank_memory, sweep, tasks, training_run):
+        result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_sweep_runs_parse_strategy_checkpointing_and_flags():
+    from modlayers.distributed.sweep import parse_run
+
+    assert parse_run("ddp:every-2:reentrant:static") == {"strategy": "ddp", "checkpointing": "every-2",
+                                                         "use_reentrant": True, "static_graph": True}
+    with pytest.raises(ValueError, match="Unknown flag 'fast'"):
+        parse_run("ddp:off:fast")
+    with pytest.raises(ValueError, match="strategy:checkpointing"):
+        parse_run("ddp")-----------------------------------------------------------------------------
 
 
 def test_rank_share_cuts_contiguous_rows_and_refuses_an_uneven_split():
