@@ -130,7 +130,7 @@ def test_sweep_runs_parse_strategy_checkpointing_and_flags():
     with pytest.raises(ValueError, match="Unknown flag 'fast'"):
         parse_run("ddp:off:fast")
     with pytest.raises(ValueError, match="strategy:checkpointing"):
-        parse_run("ddp")-----------------------------------------------------------------------------
+        parse_run("ddp")
 
 
 def test_rank_share_cuts_contiguous_rows_and_refuses_an_uneven_split():
