@@ -208,3 +208,17 @@ def test_train_command_runs_under_torchrun_with_fsdp2(tmp_path):
     assert "strategy fsdp2, 2 process(es) (gloo)" in result.stdout
     records = json.loads(out.read_text())
     assert [r["rank"] for r in records] == [0, 1] and all(r["peak"] >= r["parameters"] for r in records)
+
+
+def test_gpu_memory_check_distributed_runs_its_cpu_path_and_checks_every_rank_against_the_formula(capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_memory_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_memory_check", path)
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    assert check.main(["--distributed", "--device", "cpu", "--tiny"]) == 0
+    printed = capsys.readouterr().out
+    rows = [line for line in printed.splitlines() if "PASS" in line]
+    assert len(rows) == 2 + 2 * 4  # no sharding: one rank, twice; DDP and FSDP2: two ranks, twice each
+    assert "all checks passed" in printed

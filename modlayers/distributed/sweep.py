@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden-size", type=int, default=128)
     p.add_argument("--dropout", type=float, default=0.0, help="hidden and attention dropout (0: one process and "
                    "several give the same losses)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", type=Path, required=True, help="where rank 0 writes the results")
     args = p.parse_args(argv)
     try:
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    context = init_distributed()
+    context = init_distributed(None if args.device == "auto" else args.device)
     results = run_sweep(context, runs, task=args.task, global_batch_size=args.batch_size, steps=args.steps,
                         num_hidden_layers=args.layers, hidden_size=args.hidden_size,
                         hidden_dropout=args.dropout, attention_dropout=args.dropout)
