@@ -5,7 +5,8 @@ windows, 03: tagging with labels aligned to sub-words) and puts the matching hea
 
 - ``tiny``: the kit's :class:`~modlayers.tiny_transformer.TinyTransformerModel`, built fresh from the seed
   (a decoder for classification, an encoder for QA and tagging), with the kit's tokenizer;
-- ``pretrained``: the pretrained BERT MiniLM encoder (:func:`modlayers.pretrained.load_pretrained`).
+- ``pretrained``: the pretrained BERT MiniLM encoder (:func:`modlayers.pretrained.load_pretrained`, 6 layers,
+  hidden 384) with its own tokenizer; only the head starts fresh.
 
 :func:`items_in_batch` counts what a task's loss averages over, so that a loss computed on a rank's share of the
 batch can be weighted to give the loss of the whole batch (see :mod:`modlayers.distributed.training_run`).
@@ -165,11 +166,11 @@ def build_task(task: str, model: str = "tiny", *, limit: int | None = None, **ti
 
 
 def _pretrained_task(task: str, limit: int | None) -> Task:
-    from modlayers.pretrained import load_pretrained
+    from modlayers.pretrained import load_pretrained, load_pretrained_tokenizer
 
-    num_labels = {"classification": len(CLASSIFICATION_LABELS), "qa": 2, "tagging": len(TAGGING_LABELS)}[task]
-    tokenizer, _ = load_pretrained(task, num_labels=num_labels)
-    return Task(task, lambda: load_pretrained(task, num_labels=num_labels)[1], task_features(task, tokenizer, limit=limit), 5e-5)
+    num_labels = {"classification": len(CLASSIFICATION_LABELS), "qa": None, "tagging": len(TAGGING_LABELS)}[task]
+    tokenizer = load_pretrained_tokenizer()
+    return Task(task, lambda: load_pretrained(task, num_labels)[0], task_features(task, tokenizer, limit=limit), 5e-5)
 
 
 def items_in_batch(task: str, batch: dict[str, torch.Tensor]) -> int:
