@@ -29,7 +29,6 @@ rank's batch, within 5%) and exits 1 when a check fails.
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -85,23 +84,23 @@ STATE_TOLERANCE, ACTIVATION_TOLERANCE = 0.01, 0.05
 
 def distributed(device: torch.device, tiny: bool) -> tuple[list[dict], bool]:
     """Per-rank memory under no sharding, DDP and FSDP2, checked against the formula; (rank rows, all passed)."""
-    from modlayers.distributed import launch, predict_rank_memory
+    from modlayers.distributed import DistributedContext, launch, predict_rank_memory
     from modlayers.distributed.rank_memory import COLUMNS, activations_for_batch
+    from modlayers.distributed.sweep import run_sweep
 
     world = torch.cuda.device_count() if device.type == "cuda" else 2
-    size = ["--layers", "2", "--hidden-size", "64", "--batch-size", "8"] if tiny else \
-        ["--layers", "12", "--hidden-size", "512", "--batch-size", str(16 * world)]
-    batch = int(size[-1])
+    layers, hidden, batch = (2, 64, 8) if tiny else (12, 512, 16 * world)
+    # no sharding: one process, this one
+    single = run_sweep(DistributedContext(device=device), [{"strategy": "none", "checkpointing": c} for c in ("off", "every-layer")],
+                       task="tagging", global_batch_size=batch, steps=2, num_hidden_layers=layers, hidden_size=hidden,
+                       hidden_dropout=0.0, attention_dropout=0.0)
     with tempfile.TemporaryDirectory() as folder:
-        common = ["--task", "tagging", "--device", device.type, "--steps", "2", *size]
-        one = Path(folder) / "one.json"
-        subprocess.run([sys.executable, "-m", "modlayers.distributed.sweep", "--runs", "none:off,none:every-layer",
-                        "--json", str(one), *common], check=True, capture_output=True, text=True)
-        runs = "ddp:off,ddp:every-layer,fsdp2:off,fsdp2:every-layer"
-        launch(["-m", "modlayers.distributed.sweep", "--runs", runs, "--json", str(Path(folder) / "two.json"), *common],
+        out = Path(folder) / "ranks.json"
+        launch(["-m", "modlayers.distributed.sweep", "--runs", "ddp:off,ddp:every-layer,fsdp2:off,fsdp2:every-layer",
+                "--task", "tagging", "--device", device.type, "--steps", "2", "--layers", str(layers),
+                "--hidden-size", str(hidden), "--batch-size", str(batch), "--json", str(out)],
                nproc_per_node=world, timeout=600)
-        single = json.loads(one.read_text())
-        results = single + json.loads((Path(folder) / "two.json").read_text())
+        results = single + json.loads(out.read_text())
     parameters = single[0]["memory"][0]["parameters"]
     whole_batch = {run["checkpointing"]: run["memory"][0]["activations"] for run in single}
     rows, ok = [], True
