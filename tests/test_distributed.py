@@ -179,6 +179,11 @@ def test_bad_settings_are_refused_before_training():
     with pytest.raises(ValueError, match="multiple of the world size 2"):
         train_distributed(task.make_model(), task.features, DistributedContext(world_size=2), task="classification",
                           global_batch_size=7)
+    with pytest.raises(ValueError, match="at least one step: got epochs=1, steps=0"):
+        train_distributed(task.make_model(), task.features, DistributedContext(), task="classification", steps=0)
+    with pytest.raises(ValueError, match="one of 2 processes"):
+        train_distributed(task.make_model(), task.features, DistributedContext(world_size=2, backend="gloo"),
+                          task="classification", strategy="none")
     with pytest.raises(ValueError, match="every-N with a number"):
         enable_checkpointing(task.make_model(), "every-0")
     with pytest.raises(ValueError, match="Unknown task 'ner'"):

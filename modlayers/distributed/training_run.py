@@ -160,12 +160,15 @@ def train_distributed(
         A :class:`TrainingRun`.
 
     Raises:
-        ValueError: a global batch that does not divide by the world size, an unknown strategy or policy.
+        ValueError: ``epochs`` or ``steps`` below 1, a global batch that does not divide by the world size, an
+            unknown strategy or policy.
 
     Example:
         >>> task = build_task("classification")  # doctest: +SKIP
         >>> run = train_distributed(task.make_model(), task.features, init_distributed(), task="classification")  # doctest: +SKIP
     """
+    if epochs < 1 or (steps is not None and steps < 1):
+        raise ValueError(f"Train at least one step: got epochs={epochs}, steps={steps}.")
     if global_batch_size < context.world_size or global_batch_size % context.world_size:
         raise ValueError(
             f"global_batch_size={global_batch_size} must be a multiple of the world size {context.world_size}: "
