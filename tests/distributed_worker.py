@@ -10,6 +10,7 @@ the processes start (and import torch and transformers) once.
 """
 
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -81,10 +82,13 @@ def main(mode: str, out_dir: str) -> None:
     results = {}
     if mode == "loop":
         for name, strategy, options, checkpointing in [*LOOP_RUNS, FAILING_RUN]:
-            try:
-                results[name] = loop_run(task, context, strategy, options, checkpointing)
-            except Exception as error:  # the test reads the message
-                results[name] = {"error": f"{type(error).__name__}: {error}"}
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    results[name] = loop_run(task, context, strategy, options, checkpointing)
+                except Exception as error:  # the test reads the message
+                    results[name] = {"error": f"{type(error).__name__}: {error}"}
+            results[name]["warnings"] = [str(w.message) for w in caught]
     else:
         for checkpointing in CHECKPOINTING:
             try:

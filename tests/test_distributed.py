@@ -92,8 +92,9 @@ def test_each_rank_holds_what_the_formula_predicts(loop_results, one_process):
 def test_ddp_find_unused_parameters_with_reentrant_checkpointing_raises_an_error_naming_both_fixes(loop_results):
     name = worker.FAILING_RUN[0]
     for rank in (0, 1):
-        error = loop_results[rank][name].get("error", "")
-        assert "static_graph" in error and "use_reentrant=False" in error, error[:500]
+        result = loop_results[rank][name]
+        said = [result.get("error", ""), *result["warnings"]]  # an error, or a warning at the first step
+        assert any("static_graph" in text and "use_reentrant=False" in text for text in said), said[0][:500]
 
 
 @pytest.mark.xfail(reason="needs num_items_in_batch support in the heads", strict=False)
