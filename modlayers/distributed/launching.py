@@ -124,8 +124,20 @@ def init_distributed(device: str | None = None) -> DistributedContext:
     return DistributedContext(rank, local_rank, world_size, chosen, backend)
 
 
-def shutdown() -> None:
-    """Leave the process group, if one is running (call once at the end of a distributed script)."""
+def shutdown(after_error: bool = False) -> None:
+    """Leave the process group, if one is running (call once, as the last thing a distributed script does).
+
+    Args:
+        after_error: a training step failed inside a collective (e.g. DDP's backward raised on every rank). A
+            gradient all-reduce may then still wait for a partner that will never send, and tearing the group
+            down can abort the process ("terminate called without an active exception"). With ``True`` the
+            process flushes its output and exits at once with status 0 instead, leaving the sockets to the
+            operating system. Write every result before calling it.
+    """
+    if after_error and dist.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     if dist.is_initialized():
         dist.destroy_process_group()
 

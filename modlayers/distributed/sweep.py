@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                         hidden_dropout=args.dropout, attention_dropout=args.dropout)
     if context.is_main:
         args.json.write_text(json.dumps(results, indent=1))
-    shutdown()
+    shutdown(after_error=any("error" in result for result in results))
     return 0
 
 
