@@ -87,8 +87,6 @@ def test_each_rank_holds_what_the_formula_predicts(loop_results, one_process):
                 assert measured["activations"] == pytest.approx(predicted["activations"], rel=0.10), (name, rank)
 
 
-@pytest.mark.xfail(reason="needs the clear DDP + use_reentrant + find_unused_parameters error of checkpointing.py",
-                   strict=False)
 def test_ddp_find_unused_parameters_with_reentrant_checkpointing_raises_an_error_naming_both_fixes(loop_results):
     name = worker.FAILING_RUN[0]
     for rank in (0, 1):
