@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modlayers import GradientCheckpointingLayer, disable_gradient_checkpointing, enable_gradient_checkpointing
-from modlayers.course import a1_pooling, a2_spans, a3_token_loss, a4_checkpointing, checking, hidden_seeds
+from modlayers.course import a1_pooling, a2_spans, a3_token_loss, a4_checkpointing, checking, grading, hidden_seeds, submissions
 from modlayers.course.checking import CheckFailed, NotWrittenYet, assert_matches_reference
 from modlayers.label_alignment import align_labels_to_tokens
 from modlayers.losses import question_answering_loss, token_classification_loss
@@ -543,7 +543,8 @@ def test_a_value_that_is_not_a_function_is_named():
         a1_pooling.check_last_non_pad_index(3)
 
 
-@pytest.mark.parametrize("module", [checking, hidden_seeds, a1_pooling, a2_spans, a3_token_loss, a4_checkpointing],
+@pytest.mark.parametrize("module", [checking, hidden_seeds, a1_pooling, a2_spans, a3_token_loss, a4_checkpointing,
+                                    grading, submissions],
                          ids=lambda m: m.__name__)
 def test_docstring_examples_run_as_written(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
