@@ -10,7 +10,8 @@ notebooks, nbgrader's markup) and ``student/<name>.ipynb`` (generated from them,
 ``grade SUBMISSIONS --out OUT``
     reads the instructor's secret first (``$MODLAYERS_HIDDEN_SEED`` or ``--seed-file``; stops with a
     clear error without it), then autogrades ``SUBMISSIONS/<student>/<name>.ipynb`` in parallel worker
-    processes (one nbgrader course directory each, one fresh kernel per notebook): deleted graded
+    processes (one nbgrader course directory each; one kernel per student, cleared between their
+    notebooks, never shared between students): deleted graded
     cells are put back, read-only and check cells restored from the solutions, hidden tests included.
     Writes ``OUT/scores.csv``, ``OUT/feedback/<student>/<name>.html`` (nbgrader's feedback with the
     hidden tests' code removed), ``OUT/feedback/<student>/summary.md``, ``OUT/logs/<student>/<name>.log``
@@ -109,7 +110,7 @@ def _nbgrader_environment() -> Iterator[None]:
         os.environ["PATH"] = old_path
 
 
-def _api(course_root: Path, timeout: int = DEFAULT_TIMEOUT):
+def _api(course_root: Path, timeout: int = DEFAULT_TIMEOUT, student_kernels: bool = False):
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
     from traitlets.config import Config
@@ -122,7 +123,70 @@ def _api(course_root: Path, timeout: int = DEFAULT_TIMEOUT):
     config.Execute.timeout = timeout
     # The feedback shows each check's output but not the hidden tests' code.
     config.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
+    if student_kernels:
+        from nbconvert.preprocessors import ClearMetadataPreprocessor
+        from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+
+        config.Autograde.autograde_preprocessors = [
+            _student_kernel_execute(), IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+            AssignLatePenalties, CheckCellMetadata,
+        ]
     return NbGraderAPI(config=config)
+
+
+_EXECUTE_CLASS: list = []
+
+
+def _student_kernel_execute() -> type:
+    """nbgrader's ``Execute``, keeping one kernel for all of one student's notebooks in a worker.
+
+    Starting a kernel and importing torch and transformers is most of a notebook's grading time. The
+    kernel of a student's first notebook is kept for their next ones, with its user namespace cleared
+    (``%reset -f``) and its working directory moved; it is shut down when the worker moves on to
+    another student, so no student's code ever runs in a kernel that ran another student's code.
+    """
+    if _EXECUTE_CLASS:
+        return _EXECUTE_CLASS[0]
+    from nbclient import NotebookClient
+    from nbclient.util import run_sync
+    from nbgrader.preprocessors import Execute
+
+    class StudentKernelExecute(Execute):
+        def preprocess(self, nb, resources=None, km=None):
+            NotebookClient.__init__(self, nb, None)
+            student, kept = _WORKER.get("kernel", (None, None))
+            fresh = not (kept is not None and student == _WORKER.get("student") and run_sync(kept.is_alive)())
+            if fresh:
+                _shutdown_student_kernel()
+                kept = self.create_kernel_manager()
+                _WORKER["kernel"] = (_WORKER.get("student"), kept)
+            NotebookClient.__init__(self, nb, kept)  # not owned: the kernel outlives this notebook
+            self.reset_execution_trackers()
+            self._check_assign_resources(resources)
+            with self.setup_kernel():
+                info = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info["content"]["language_info"]
+                if not fresh:
+                    path = str((resources or {}).get("metadata", {}).get("path") or ".")
+                    code = f"%reset -f\nimport os as _os\n_os.chdir({path!r})\ndel _os"
+                    self.wait_for_reply(self.kc.execute(code, silent=True, store_history=False))
+                for index, cell in enumerate(self.nb.cells):
+                    self.preprocess_cell(cell, resources, index)
+            self.kc.stop_channels()
+            self.set_widgets_metadata()
+            return self.nb, self.resources
+
+    _EXECUTE_CLASS.append(StudentKernelExecute)
+    return StudentKernelExecute
+
+
+def _shutdown_student_kernel() -> None:
+    from nbclient.util import run_sync
+
+    _, kept = _WORKER.pop("kernel", (None, None))
+    if kept is not None:
+        with contextlib.suppress(Exception):
+            run_sync(kept.shutdown_kernel)(now=True)
 
 
 def _check(result: dict, what: str) -> None:
@@ -131,7 +195,8 @@ def _check(result: dict, what: str) -> None:
         raise RuntimeError(f"nbgrader could not {what}:\n" + "\n".join(lines[-15:]))
 
 
-def _prepare_course(course_root: Path, solutions_dir: Path, names: Sequence[str], timeout: int = DEFAULT_TIMEOUT):
+def _prepare_course(course_root: Path, solutions_dir: Path, names: Sequence[str], timeout: int = DEFAULT_TIMEOUT,
+                    student_kernels: bool = False):
     """Stage the solutions as nbgrader sources and generate them; returns the API."""
     for name in names:
         source = Path(solutions_dir) / f"{name}.ipynb"
@@ -139,7 +204,7 @@ def _prepare_course(course_root: Path, solutions_dir: Path, names: Sequence[str]
             raise FileNotFoundError(f"no solution notebook {source}; the assignments are {assignment_names(solutions_dir)}.")
         (course_root / "source" / name).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, course_root / "source" / name / f"{name}.ipynb")
-    api = _api(course_root, timeout)
+    api = _api(course_root, timeout, student_kernels)
     for name in names:
         _check(api.generate_assignment(name, force=True, create=True), f"generate the student version of {name}")
     return api
@@ -182,7 +247,7 @@ def _start_worker(course_root: str, solutions_dir: str, names: list[str], timeou
     warnings.simplefilter("ignore")
     root = Path(course_root)
     root.mkdir(parents=True, exist_ok=True)
-    _WORKER.update(root=root, names=names, api=_prepare_course(root, Path(solutions_dir), names, timeout))
+    _WORKER.update(root=root, names=names, api=_prepare_course(root, Path(solutions_dir), names, timeout, student_kernels=True))
 
 
 def _failure_messages(notebook_path: Path) -> dict[str, str]:
@@ -213,6 +278,7 @@ def _grade_one(student: str, name: str, submission: str, out_dir: str, maximum: 
     target.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, target / f"{name}.ipynb")
 
+    _WORKER["student"] = student
     result = api.autograde(name, student, force=True, create=True)
     log_name = f"logs/{student}/{name}.log"
     (out / log_name).parent.mkdir(parents=True, exist_ok=True)
@@ -292,12 +358,16 @@ def grade_submissions(
             max_workers=1, mp_context=context, initializer=_start_worker,
             initargs=(str(parent / f"worker-{index}"), str(solutions_dir), names, timeout, secret),
         )) for index in range(workers)]
-        # Each pool is one process with its own course directory and gradebook; jobs go round-robin.
+        # Each pool is one process with its own course directory and gradebook; a student's notebooks all
+        # go to one of them, one after the other, so that they share the student's kernel.
+        order = {student: index for index, student in enumerate(students)}
         futures = {
-            pools[index % workers].submit(_grade_one, student, name, str(submissions[(student, name)]), str(out_dir),
-                                          sum(maxima[name].values())): (student, name)
-            for index, (student, name) in enumerate(jobs)
+            pools[order[student] % workers].submit(_grade_one, student, name, str(submissions[(student, name)]),
+                                                   str(out_dir), sum(maxima[name].values())): (student, name)
+            for student, name in jobs
         }
+        for pool in pools:
+            pool.submit(_shutdown_student_kernel)
         for future in concurrent.futures.as_completed(futures):
             student, name = futures[future]
             results[(student, name)] = future.result()
