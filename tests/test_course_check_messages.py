@@ -125,8 +125,10 @@ class NoResidual(MyBlock):
 
 
 class NoCheckpoint(MyBlock):
-    def __call__(self, *args, **kwargs):  # bypasses GradientCheckpointingLayer.__call__
-        return nn.Module.__call__(self, *args, **kwargs)
+    pass
+
+
+NoCheckpoint.forward = MyBlock.forward.__wrapped__  # a plain forward put there afterwards is not checkpointed
 
 
 def test_mlp_block_mistakes_are_named():

@@ -213,7 +213,9 @@ def check_mlp_block(block_class: type, hidden_size: int = 16, intermediate_size:
         def count_call(*_):
             calls.append(1)
 
-        handles = [layer.register_forward_pre_hook(count_call) for layer in stack]
+        # Count the runs of each block's body through its first sub-module: only forward is checkpointed, so
+        # hooks on the block itself run once a step, while its sub-modules run again in the recompute.
+        handles = [next(layer.children(), layer).register_forward_pre_hook(count_call) for layer in stack]
         stack.zero_grad(set_to_none=True)
         leaf = x.clone().requires_grad_(True)
 
@@ -236,7 +238,8 @@ def check_mlp_block(block_class: type, hidden_size: int = 16, intermediate_size:
     if calls_on != 2 * calls_off:
         raise CheckFailed(
             f"with checkpointing on the blocks' forward ran {calls_on} times for {calls_off} without; a checkpointed "
-            "layer runs its forward again in the backward pass. Do not override __call__ in MLPBlock."
+            "layer runs its forward again in the backward pass. Define forward in MLPBlock's class body (the base class "
+            "wraps it there), and do not replace it afterwards."
         )
     passed(name, "a GradientCheckpointingLayer, x + fc2(gelu(fc1(norm(x)))), same output and gradients checkpointed (forward run twice).")
 

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import sys
 import traceback
@@ -101,7 +102,8 @@ class _Watch:
 
 
 def _code_of(fn):
-    return getattr(getattr(fn, "__func__", fn), "__code__", None)
+    """The code object of a function, method or wrapped function (``GradientCheckpointingLayer`` wraps forward)."""
+    return getattr(inspect.unwrap(getattr(fn, "__func__", fn)), "__code__", None)
 
 
 def _is_copy_of(fn: Callable, references: Iterable[Callable]) -> str | None:
