@@ -66,12 +66,13 @@ bench: install
 
 # Regenerate the student versions of the course assignments (nbgrader) from notebooks/assignments/solutions.
 assignments: install
-	$(PY) -m modlayers.grading generate
+	$(PY) -m modlayers assignments generate
 
-# Grade submitted notebooks: make grade SUBMISSIONS=path/to/submissions GRADES=grades
+# Grade submitted notebooks: make grade SUBMISSIONS=path/to/submissions GRADES=grades [SEED_FILE=path]
+# (the hidden tests' secret: $$MODLAYERS_HIDDEN_SEED, SEED_FILE, or ~/.config/modlayers/hidden_seed).
 GRADES ?= grades
 grade: install
-	$(PY) -m modlayers.grading grade $(SUBMISSIONS) --out $(GRADES)
+	$(PY) -m modlayers assignments grade $(SUBMISSIONS) --out $(GRADES) $(if $(SEED_FILE),--seed-file $(SEED_FILE))
 
 clean:
 	rm -rf $(VENV) $(OLDEST_VENV) build .pytest_cache

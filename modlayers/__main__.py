@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return memory(argv[1:])
     if argv[:1] == ["assignments"]:
-        from modlayers.grading import main as assignments
+        from modlayers.course.grading import main as assignments
 
         return assignments(argv[1:], prog="python -m modlayers assignments")
     if argv[:1] == ["train"]:
