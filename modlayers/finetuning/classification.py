@@ -226,3 +226,60 @@ def finetune(
         "classifier": classifier, "tokenizer": tokenizer,
     }
 
+
+
+@torch.no_grad()
+def pooled_features(encoder, tokenizer, records: list[dict], batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """Vectors of a frozen encoder, pooled three ways: ``{"first", "last", "mean"}`` -> ``(n, hidden)``.
+
+    ``"first"`` is the first token (``[CLS]``), ``"last"`` the last non-pad token (``[SEP]`` for a
+    BERT tokenizer: the token :class:`GenericForSequenceClassification` pools), ``"mean"`` the average
+    of the real tokens.
+    """
+    from modlayers.pooling import last_non_pad_index
+
+    encoder.eval()
+    pooled = {"first": [], "last": [], "mean": []}
+    all_features = features(tokenizer, records)
+    for batch in batches_from(all_features, batch_size, trim_padding=True)():
+        hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state  # (b, seq, h)
+        pooled["first"].append(first_token_pool(hidden))
+        pooled["last"].append(pool_at(hidden, last_non_pad_index(batch["input_ids"], tokenizer.pad_token_id)))
+        pooled["mean"].append(mean_pool(hidden, batch["attention_mask"]))
+    return {name: torch.cat(parts) for name, parts in pooled.items()}
+
+
+def linear_probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, validation_x: torch.Tensor,
+                          validation_y: torch.Tensor, l2: float = 1e-3, steps: int = 200) -> float:
+    """Fit softmax regression on frozen vectors ``(n, hidden)`` (standardised, L-BFGS); return validation accuracy."""
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    x, v = ((train_x - mean) / std).double(), ((validation_x - mean) / std).double()  # (n, hidden)
+    weight = torch.zeros(x.shape[1], int(train_y.max()) + 1, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(weight.shape[1], dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ weight + bias, train_y) + l2 * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        return ((v @ weight + bias).argmax(-1) == validation_y).double().mean().item()
+
+
+def probe_poolings(encoder, tokenizer) -> dict[str, float]:
+    """Validation accuracy of a linear probe on each pooling of a frozen ``encoder``: ``{"first", "last", "mean"}``.
+
+    Example:
+        >>> classifier, tokenizer = load_model("pretrained")  # doctest: +SKIP
+        >>> probe_poolings(classifier.base_model, tokenizer)  # doctest: +SKIP
+        {'first': 0.6, 'last': 0.58, 'mean': 0.7}
+    """
+    train_records, validation_records = load_classification("train"), load_classification("validation")
+    train_y = torch.tensor([r["label"] for r in train_records])
+    validation_y = torch.tensor([r["label"] for r in validation_records])
+    train_x = pooled_features(encoder, tokenizer, train_records)
+    validation_x = pooled_features(encoder, tokenizer, validation_records)
+    return {name: linear_probe_accuracy(train_x[name], train_y, validation_x[name], validation_y) for name in train_x}
