@@ -269,15 +269,17 @@ def linear_probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, validati
         return ((v @ weight + bias).argmax(-1) == validation_y).double().mean().item()
 
 
-def probe_poolings(encoder, tokenizer) -> dict[str, float]:
+def probe_poolings(encoder, tokenizer, train_size: int | None = None) -> dict[str, float]:
     """Validation accuracy of a linear probe on each pooling of a frozen ``encoder``: ``{"first", "last", "mean"}``.
+
+    ``train_size`` fits the probes on the first ``train_size`` training sentences only (``None``: all).
 
     Example:
         >>> classifier, tokenizer = load_model("pretrained")  # doctest: +SKIP
         >>> probe_poolings(classifier.base_model, tokenizer)  # doctest: +SKIP
         {'first': 0.6, 'last': 0.58, 'mean': 0.7}
     """
-    train_records, validation_records = load_classification("train"), load_classification("validation")
+    train_records, validation_records = load_classification("train")[:train_size], load_classification("validation")
     train_y = torch.tensor([r["label"] for r in train_records])
     validation_y = torch.tensor([r["label"] for r in validation_records])
     train_x = pooled_features(encoder, tokenizer, train_records)
