@@ -67,3 +67,12 @@ def test_classification_baselines_on_a_tiny_split_by_hand():
     validation = [{"text": "rain", "label": 0}, {"text": "phone", "label": 1}]
     scores = classification_baselines(train, validation)
     assert scores == {"majority class": 0.5, "naive Bayes (bag of words)": 1.0, "logistic regression (bag of words)": 1.0}
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    import modlayers.baselines.classification as module
+
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 4 and result.failed == 0

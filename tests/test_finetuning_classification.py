@@ -69,3 +69,26 @@ def test_finetune_command_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         main(["finetune", "classification", "--steps", "0"])
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_report_docstring_examples_run_as_written():
+    import doctest
+
+    import modlayers.finetuning.report as module
+
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 1 and result.failed == 0
+
+
+def test_plot_validation_curves_draws_one_line_per_run_and_per_baseline():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from modlayers.finetuning.report import plot_validation_curves
+
+    run = {"task": "classification", "metric_name": "accuracy", "steps": 2, "metric": 0.5,
+           "history": [{"step": 1, "accuracy": 0.3}, {"step": 2, "accuracy": 0.5}], "baselines": {"majority class": 0.25}}
+    ax = plot_validation_curves({"a": run, "b": run})
+    assert len(ax.lines) == 3 and list(ax.lines[0].get_ydata()) == [0.3, 0.5] and list(ax.lines[2].get_ydata()) == [0.25, 0.25]
+    with pytest.raises(ValueError, match="at least one"):
+        plot_validation_curves({})
