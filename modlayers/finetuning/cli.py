@@ -5,7 +5,7 @@ validation metric next to the task's baselines. The progress bar is the task's o
 
 Example::
 
-    python -m modlayers finetune classification --model pretrained --steps 400 --batch-size 16
+    python -m modlayers finetune classification --model pretrained --steps 160 --batch-size 16
 """
 
 from __future__ import annotations
