@@ -92,3 +92,24 @@ def test_plot_validation_curves_draws_one_line_per_run_and_per_baseline():
     assert len(ax.lines) == 3 and list(ax.lines[0].get_ydata()) == [0.3, 0.5] and list(ax.lines[2].get_ydata()) == [0.25, 0.25]
     with pytest.raises(ValueError, match="at least one"):
         plot_validation_curves({})
+
+
+def test_pooled_features_pick_cls_sep_and_the_mean(tiny):
+    classifier, tokenizer, batch = tiny
+    records = load_classification("validation")[:5]
+    pooled = classification.pooled_features(classifier.base_model, tokenizer, records, batch_size=2)
+    with torch.no_grad():
+        hidden = classifier.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    last = pool_at(hidden, last_non_pad_index(batch["input_ids"], tokenizer.pad_token_id))
+    assert torch.allclose(pooled["first"], hidden[:, 0], atol=1e-5)
+    assert torch.allclose(pooled["last"], last, atol=1e-5)
+    assert torch.allclose(pooled["mean"], mean_pool(hidden, batch["attention_mask"]), atol=1e-5)
+
+
+def test_linear_probe_separates_separable_vectors_and_not_noise():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(200) % 4
+    separable = torch.nn.functional.one_hot(labels, 8).float() + 0.1 * torch.randn(200, 8, generator=generator)
+    noise = torch.randn(200, 8, generator=generator)
+    assert classification.linear_probe_accuracy(separable[:100], labels[:100], separable[100:], labels[100:]) == 1.0
+    assert classification.linear_probe_accuracy(noise[:100], labels[:100], noise[100:], labels[100:]) < 0.5
