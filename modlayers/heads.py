@@ -5,21 +5,25 @@ Use them exactly like transformers' own::
     class MyClassifier(GenericForSequenceClassification, LlamaPreTrainedModel):
         pass
 
-Each head builds the base model with ``AutoModel.from_config(config)`` under
-``base_model_prefix`` (``"model"`` unless the subclass says otherwise, e.g. ``"bert"``),
-adds one linear layer and calls ``post_init()``. The state dict therefore matches
-transformers' ``<Arch>For<Task>`` and loads in both directions.
+Each head builds the base model with ``AutoModel.from_config(config)`` (without parts
+no head uses, such as BERT's pooler: :func:`modlayers.base_model.build_base_model`) under
+``base_model_prefix`` (the architecture's own, e.g. ``"model"`` for Llama and ``"bert"`` for
+BERT, unless the subclass sets another), adds one linear layer and calls ``post_init()``.
+Checkpoints load and save across transformers' prefixes (:mod:`modlayers.head_checkpoints`).
 
 What differs from upstream, on purpose:
     - the loss follows ``config.problem_type`` and the labels, never the class name;
     - the config is never modified (the inferred problem type is not written back);
-    - bad input raises a ValueError/TypeError before the base model runs;
-    - a loss with nothing to learn from is 0.0, not NaN (see :mod:`modlayers.losses`).
+    - bad input raises a ValueError/TypeError before the base model runs (value checks
+      are skipped inside ``torch.compile``, so ``fullgraph=True`` works);
+    - a loss with nothing to learn from is 0.0, not NaN (see :mod:`modlayers.losses`);
+    - ``num_items_in_batch`` (from ``Trainer``) divides the summed loss, so gradient
+      accumulation and several processes give the full-batch gradient; it never reaches
+      the base model.
 """
 
 import torch
 from torch import nn
-from transformers import AutoModel
 from transformers.modeling_outputs import (
     QuestionAnsweringModelOutput,
     SequenceClassifierOutputWithPast,
@@ -27,7 +31,8 @@ from transformers.modeling_outputs import (
 )
 from transformers.utils import logging
 
-from modlayers.base_model import cache_of, call_base_model, output_cache_field
+from modlayers.base_model import build_base_model, cache_of, call_base_model, output_cache_field, pop_loss_kwargs
+from modlayers.head_checkpoints import HeadCheckpointMixin
 from modlayers.losses import (
     check_sequence_classification_labels,
     check_span_positions,
@@ -109,7 +114,7 @@ def _finish(self, output, return_dict):
 # ---------------------------------------------------------------- sequence classification
 
 
-class GenericForSequenceClassification:
+class GenericForSequenceClassification(HeadCheckpointMixin):
     """Score every token, keep the score of the last non-pad token (left or right padding).
 
     Adds ``score = nn.Linear(hidden, num_labels, bias=False)``. The loss follows
@@ -128,12 +133,13 @@ class GenericForSequenceClassification:
         >>> out.logits.shape  # (batch, num_labels)
     """
 
-    base_model_prefix = "model"
+    transformers_task_mapping = "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"
 
     def __init__(self, config):
         super().__init__(config)
+        self.loss_type = "ForSequenceClassification"  # not guessed from the class name (Trainer reads it)
         self.num_labels = config.num_labels
-        setattr(self, self.base_model_prefix, AutoModel.from_config(config))
+        setattr(self, self.base_model_prefix, build_base_model(config))
         self.score = nn.Linear(config.get_text_config().hidden_size, self.num_labels, bias=False)
         self.post_init()
 
@@ -151,6 +157,7 @@ class GenericForSequenceClassification:
         **kwargs,
     ) -> SequenceClassifierOutputWithPast:
         cache = _one_cache(past_key_values, cache)
+        loss_kwargs = pop_loss_kwargs(kwargs)  # for the loss only, never for the base model
         batch_size, _ = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
         problem_type = None
         if labels is not None:
@@ -168,7 +175,7 @@ class GenericForSequenceClassification:
             last_token = last_non_pad_index(input_ids, pad_token_id)  # (batch,)
         else:
             last_token = -1  # the last position of every row
-            if input_ids is None:
+            if input_ids is None and not torch.compiler.is_compiling():
                 logger.warning_once(
                     f"{self.__class__.__name__} cannot see padding in inputs_embeds, so it pools the last "
                     "position of every row. Pass input_ids, or use left padding, if rows are padded."
@@ -190,7 +197,7 @@ class GenericForSequenceClassification:
 
         loss = None
         if labels is not None:
-            loss = sequence_classification_loss(pooled_logits, labels, problem_type, self.num_labels)
+            loss = sequence_classification_loss(pooled_logits, labels, problem_type, self.num_labels, **loss_kwargs)
 
         output = SequenceClassifierOutputWithPast(
             loss=loss,
@@ -205,7 +212,7 @@ class GenericForSequenceClassification:
 # ---------------------------------------------------------------- question answering
 
 
-class GenericForQuestionAnswering:
+class GenericForQuestionAnswering(HeadCheckpointMixin):
     """Extractive QA: two logits per token, where the answer starts and where it ends.
 
     Adds ``qa_outputs = nn.Linear(hidden, 2)``. ``start_logits`` and ``end_logits`` are
@@ -221,11 +228,12 @@ class GenericForQuestionAnswering:
         >>> out.start_logits.shape  # (batch, seq_len)
     """
 
-    base_model_prefix = "model"
+    transformers_task_mapping = "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES"
 
     def __init__(self, config):
         super().__init__(config)
-        setattr(self, self.base_model_prefix, AutoModel.from_config(config))
+        self.loss_type = "ForQuestionAnswering"
+        setattr(self, self.base_model_prefix, build_base_model(config))
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.post_init()
 
@@ -249,6 +257,7 @@ class GenericForQuestionAnswering:
         **kwargs,
     ) -> QuestionAnsweringModelOutput:
         cache = _one_cache(past_key_values, cache)
+        loss_kwargs = pop_loss_kwargs(kwargs)  # for the loss only, never for the base model
         batch_size, _ = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
         check_span_positions(start_positions, end_positions, batch_size)
 
@@ -269,7 +278,7 @@ class GenericForQuestionAnswering:
 
         loss = None
         if start_positions is not None:
-            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions)
+            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions, **loss_kwargs)
 
         output = QuestionAnsweringModelOutput(
             loss=loss,
@@ -284,7 +293,7 @@ class GenericForQuestionAnswering:
 # ---------------------------------------------------------------- token classification
 
 
-class GenericForTokenClassification:
+class GenericForTokenClassification(HeadCheckpointMixin):
     """One label per token (named entities, part of speech), loss ignoring -100.
 
     Adds dropout (``config.classifier_dropout``, else ``config.hidden_dropout``, else
@@ -298,12 +307,13 @@ class GenericForTokenClassification:
         >>> out.logits.shape  # (batch, seq_len, num_labels)
     """
 
-    base_model_prefix = "model"
+    transformers_task_mapping = "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES"
 
     def __init__(self, config):
         super().__init__(config)
+        self.loss_type = "ForTokenClassification"
         self.num_labels = config.num_labels
-        setattr(self, self.base_model_prefix, AutoModel.from_config(config))
+        setattr(self, self.base_model_prefix, build_base_model(config))
         if getattr(config, "classifier_dropout", None) is not None:
             classifier_dropout = config.classifier_dropout
         elif getattr(config, "hidden_dropout", None) is not None:
@@ -332,6 +342,7 @@ class GenericForTokenClassification:
         **kwargs,
     ) -> TokenClassifierOutput:
         cache = _one_cache(past_key_values, cache)
+        loss_kwargs = pop_loss_kwargs(kwargs)  # for the loss only, never for the base model
         batch_size, seq_len = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
         if labels is not None:
             check_token_labels(labels, self.num_labels, batch_size, seq_len)
@@ -351,7 +362,7 @@ class GenericForTokenClassification:
 
         loss = None
         if labels is not None:
-            loss = token_classification_loss(logits, labels, self.num_labels)
+            loss = token_classification_loss(logits, labels, self.num_labels, **loss_kwargs)
 
         output = TokenClassifierOutput(
             loss=loss,

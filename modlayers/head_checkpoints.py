@@ -1,0 +1,225 @@
+"""Saving and loading a head's weights across the prefixes transformers uses.
+
+A head keeps its base model under ``base_model_prefix``. transformers' own task classes
+do not all use the architecture's prefix: ``LlamaForQuestionAnswering`` and
+``Qwen2ForQuestionAnswering`` keep the base model under ``transformer``, their sequence and
+token classifiers under ``model``. transformers' loader only adds or strips the class's
+own prefix, so a checkpoint under another one loads *no* base weight, with a log line.
+
+:class:`HeadCheckpointMixin` (inherited by the three heads) makes that safe both ways:
+
+- **loading** (``from_pretrained``, and ``load_state_dict`` as used by ``Trainer`` to resume):
+  the base weights are found under any known prefix (the class's own, the architecture's,
+  ``model``, ``transformer``, or bare base-model keys); a head that would start with no
+  base-model weight from a checkpoint that has weights raises ``ValueError``;
+- **saving** (``save_pretrained``): the base weights are written under the prefix of
+  transformers' class for the same task and architecture (what ``AutoModelFor<Task>``
+  loads), e.g. ``transformer.`` for a Llama QA head.
+
+transformers' renaming hooks (``key_mapping``) do not cover this on every supported release:
+4.56 decides whether to add its prefix from the original keys, before any renaming. The
+loader therefore lets transformers load what it can, then reads the base weights it left
+out from the checkpoint files itself.
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from transformers.models.auto import modeling_auto
+from transformers.utils import cached_file
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
+
+# Prefixes transformers' task classes keep a base model under, besides the architecture's own.
+KNOWN_PREFIXES = ("model", "transformer")
+_SAFE_WEIGHTS, _SAFE_INDEX = "model.safetensors", "model.safetensors.index.json"
+_TORCH_WEIGHTS, _TORCH_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
+_FILE_KWARGS = ("subfolder", "revision", "cache_dir", "token", "local_files_only")
+
+
+def architecture_prefix(cls: type) -> str:
+    """The ``base_model_prefix`` of the first ``PreTrainedModel`` class after the head mixins in ``cls``'s MRO."""
+    for klass in cls.__mro__:
+        if issubclass(klass, HeadCheckpointMixin):
+            continue
+        prefix = klass.__dict__.get("base_model_prefix")
+        if prefix:
+            return prefix
+    return "model"
+
+
+def transformers_prefix(model) -> str | None:
+    """The ``base_model_prefix`` of transformers' own class for ``model``'s task and architecture, if any.
+
+    Example: a kit QA head on Llama -> ``"transformer"`` (``LlamaForQuestionAnswering``).
+    """
+    mapping_name = getattr(type(model), "transformers_task_mapping", None)
+    if mapping_name is None:
+        return None
+    class_name = getattr(modeling_auto, mapping_name, {}).get(model.config.model_type)
+    if not isinstance(class_name, str):
+        return None
+    import transformers
+
+    upstream = getattr(transformers, class_name, None)
+    return getattr(upstream, "base_model_prefix", None) or None
+
+
+def rename_prefix(state_dict: dict, source: str, target: str, under: str = "") -> dict:
+    """``state_dict`` with every key ``under + source + "."...`` renamed to ``under + target + "."...``."""
+    old, new = f"{under}{source}.", f"{under}{target}."
+    return {(new + key[len(old):] if key.startswith(old) else key): value for key, value in state_dict.items()}
+
+
+def _checkpoint_files(path, kwargs: dict) -> list[str]:
+    """Local paths of the weight files of a checkpoint (a folder or a Hub id), safetensors first."""
+    file_kwargs = {key: kwargs[key] for key in _FILE_KWARGS if kwargs.get(key) is not None}
+    for weights, index in ((_SAFE_WEIGHTS, _SAFE_INDEX), (_TORCH_WEIGHTS, _TORCH_INDEX)):
+        single = cached_file(path, weights, _raise_exceptions_for_missing_entries=False, **file_kwargs)
+        if single is not None:
+            return [single]
+        index_file = cached_file(path, index, _raise_exceptions_for_missing_entries=False, **file_kwargs)
+        if index_file is not None:
+            with open(index_file) as handle:
+                shards = sorted(set(json.load(handle)["weight_map"].values()))
+            return [cached_file(path, shard, **file_kwargs) for shard in shards]
+    return []
+
+
+def _read_keys(files: list[str]) -> list[str]:
+    keys = []
+    for file in files:
+        if file.endswith(".safetensors"):
+            from safetensors import safe_open
+
+            with safe_open(file, framework="pt") as handle:
+                keys.extend(handle.keys())
+        else:
+            keys.extend(torch.load(file, map_location="meta", weights_only=True))
+    return keys
+
+
+def _read_tensors(files: list[str], wanted: set[str]) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for file in files:
+        if file.endswith(".safetensors"):
+            from safetensors import safe_open
+
+            with safe_open(file, framework="pt") as handle:
+                tensors.update({key: handle.get_tensor(key) for key in handle.keys() if key in wanted})
+        else:
+            loaded = torch.load(file, map_location="cpu", weights_only=True)
+            tensors.update({key: value for key, value in loaded.items() if key in wanted})
+    return tensors
+
+
+def _prefixes_of(keys) -> list[str]:
+    return sorted({key.split(".", 1)[0] for key in keys if "." in key})
+
+
+class HeadCheckpointMixin:
+    """Loading and saving for the head mixins; see the module docstring.
+
+    Also sets ``accepts_loss_kwargs = True``: transformers' ``Trainer`` then passes
+    ``num_items_in_batch``, which the heads use (:mod:`modlayers.losses`).
+    """
+
+    accepts_loss_kwargs = True
+    # Name of transformers' auto mapping for the head's task (set by each head).
+    transformers_task_mapping: str | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A class that sets no prefix gets its architecture's (Llama: "model", BERT: "bert").
+        if "base_model_prefix" not in cls.__dict__ and not getattr(cls, "base_model_prefix", ""):
+            cls.base_model_prefix = architecture_prefix(cls)
+
+    def __init__(self, config, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        self._register_load_state_dict_pre_hook(self._base_weights_under_own_prefix)
+
+    def known_prefixes(self) -> list[str]:
+        """Prefixes a checkpoint may keep this head's base model under, own prefix first."""
+        candidates = [self.base_model_prefix, architecture_prefix(type(self)), transformers_prefix(self), *KNOWN_PREFIXES]
+        return list(dict.fromkeys(prefix for prefix in candidates if prefix))
+
+    def _base_weights_under_own_prefix(self, state_dict, prefix, *args):
+        """load_state_dict pre-hook: move base weights saved under another known prefix to ours."""
+        own = f"{prefix}{self.base_model_prefix}."
+        if any(key.startswith(own) for key in state_dict):
+            return
+        for other in self.known_prefixes()[1:]:
+            if any(key.startswith(f"{prefix}{other}.") for key in state_dict):
+                renamed = rename_prefix(state_dict, other, self.base_model_prefix, under=prefix)
+                state_dict.clear()
+                state_dict.update(renamed)
+                return
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained``, with the base weights under the prefix of transformers' class
+        for this task (``transformer.`` for Llama and Qwen2 QA), so ``AutoModelFor<Task>`` loads them."""
+        target = transformers_prefix(self)
+        if target is not None and target != self.base_model_prefix:
+            state_dict = kwargs.pop("state_dict", None)
+            state_dict = self.state_dict() if state_dict is None else state_dict
+            kwargs["state_dict"] = rename_prefix(state_dict, self.base_model_prefix, target)
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' ``from_pretrained``, finding the base weights under any known prefix.
+
+        Raises:
+            ValueError: the checkpoint has weights, but none of them is a weight of this head's
+                base model under a known prefix (the head would start from random weights).
+        """
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        prefix = model.base_model_prefix
+        base_keys = {key for key in model.state_dict() if key.startswith(f"{prefix}.")}
+        missing = set(info["missing_keys"])
+        if base_keys and base_keys <= missing and pretrained_model_name_or_path is not None:
+            loaded = model._load_base_weights_from_files(pretrained_model_name_or_path, kwargs)
+            info["missing_keys"] = sorted(missing - loaded) if isinstance(info["missing_keys"], list) else missing - loaded
+            if loaded:
+                info["unexpected_keys"] = type(info["unexpected_keys"])(
+                    key for key in info["unexpected_keys"] if not any(key.endswith(name.split(".", 1)[1]) for name in loaded)
+                )
+        return (model, info) if output_loading_info else model
+
+    def _load_base_weights_from_files(self, path, kwargs) -> set[str]:
+        """Load the base weights transformers left out; return the keys of ``self`` that got loaded."""
+        files = _checkpoint_files(path, kwargs)
+        checkpoint_keys = _read_keys(files)
+        own = self.base_model_prefix
+        base = getattr(self, own)
+        base_names = set(base.state_dict())
+        # Which prefix holds the most of our base model's weights ("" = bare base-model keys)?
+        best, best_hits = None, 0
+        for candidate in [*self.known_prefixes()[1:], ""]:
+            start = f"{candidate}." if candidate else ""
+            hits = sum(1 for key in checkpoint_keys if key.startswith(start) and key[len(start):] in base_names)
+            if hits > best_hits:
+                best, best_hits = candidate, hits
+        head_names = {key for key in self.state_dict() if not key.startswith(f"{own}.")}
+        if best is None:
+            foreign = [key for key in checkpoint_keys if key not in head_names]
+            if foreign:
+                raise ValueError(
+                    f"{type(self).__name__} would start with random base-model weights: none of the {len(base_names)} "
+                    f"weights of its base model ({type(base).__name__}, under '{own}.') is in {path!r}, whose weights sit "
+                    f"under the prefixes {_prefixes_of(foreign)[:8]}. The kit reads the prefixes {self.known_prefixes()} "
+                    "and bare base-model keys. Check that the checkpoint is of the same architecture, or set "
+                    "base_model_prefix on your class to the checkpoint's prefix."
+                )
+            return set()
+        start = f"{best}." if best else ""
+        wanted = {key for key in checkpoint_keys if key.startswith(start) and key[len(start):] in base_names}
+        tensors = {key[len(start):]: value for key, value in _read_tensors(files, wanted).items()}
+        with torch.no_grad():
+            base.load_state_dict(tensors, strict=False)
+        logger.info(f"Loaded {len(tensors)} base-model weights of {type(self).__name__} saved under '{start or '(bare)'}'.")
+        return {f"{own}.{name}" for name in tensors}
