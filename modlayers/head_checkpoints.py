@@ -16,10 +16,11 @@ own prefix, so a checkpoint under another one loads *no* base weight, with a log
   transformers' class for the same task and architecture (what ``AutoModelFor<Task>``
   loads), e.g. ``transformer.`` for a Llama QA head.
 
-transformers' renaming hooks (``key_mapping``) do not cover this on every supported release:
-4.56 decides whether to add its prefix from the original keys, before any renaming. The
-loader therefore lets transformers load what it can, then reads the base weights it left
-out from the checkpoint files itself.
+transformers' renaming hooks (``key_mapping``, ``_fix_state_dict_key_on_load``) do not cover
+this on every supported release: 4.56 decides whether to add its prefix from the original keys
+of the whole checkpoint, before any renaming, and then refuses a checkpoint with head weights but
+no key under its prefix as "corrupted". The loader therefore lets transformers build the model
+and load what it can, then reads the weights it left out from the checkpoint files itself.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 
 import torch
+from transformers import PreTrainedModel
 from transformers.models.auto import modeling_auto
 from transformers.utils import cached_file
 from transformers.utils import logging
@@ -38,6 +40,10 @@ KNOWN_PREFIXES = ("model", "transformer")
 _SAFE_WEIGHTS, _SAFE_INDEX = "model.safetensors", "model.safetensors.index.json"
 _TORCH_WEIGHTS, _TORCH_INDEX = "pytorch_model.bin", "pytorch_model.bin.index.json"
 _FILE_KWARGS = ("subfolder", "revision", "cache_dir", "token", "local_files_only")
+# transformers 4.x decides from the original keys, for the whole checkpoint, whether to add its
+# prefix; 5.x decides key by key after renaming (and has no _get_key_renaming_mapping).
+_LOADER_PREFIXES_WHOLE_CHECKPOINT = hasattr(PreTrainedModel, "_get_key_renaming_mapping")
+_UNPLACED = "unplaced_checkpoint_weight."
 
 
 def architecture_prefix(cls: type) -> str:
@@ -134,7 +140,7 @@ class HeadCheckpointMixin:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # A class that sets no prefix gets its architecture's (Llama: "model", BERT: "bert").
-        if "base_model_prefix" not in cls.__dict__ and not getattr(cls, "base_model_prefix", ""):
+        if issubclass(cls, PreTrainedModel) and not getattr(cls, "base_model_prefix", ""):
             cls.base_model_prefix = architecture_prefix(cls)
 
     def __init__(self, config, *args, **kwargs):
@@ -177,49 +183,78 @@ class HeadCheckpointMixin:
                 base model under a known prefix (the head would start from random weights).
         """
         output_loading_info = kwargs.pop("output_loading_info", False)
-        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        path = pretrained_model_name_or_path
+        files, checkpoint_keys, hidden = None, None, False
+        if path is not None and _LOADER_PREFIXES_WHOLE_CHECKPOINT and "key_mapping" not in kwargs:
+            files = _checkpoint_files(path, kwargs)
+            checkpoint_keys = _read_keys(files)
+            own = f"{cls.base_model_prefix}."
+            # transformers 4.x would prefix every key (head keys too) and refuse the checkpoint as
+            # "corrupted": let it build the model and load nothing, then load every weight here.
+            hidden = bool(checkpoint_keys) and not any(key.startswith(own) for key in checkpoint_keys)
+            if hidden:
+                kwargs["key_mapping"] = {"^": _UNPLACED}
+        verbosity = logging.get_verbosity()
+        if hidden:
+            logging.set_verbosity_error()  # its "weights not used" list would name the hidden keys
+        try:
+            model, info = super().from_pretrained(path, *args, output_loading_info=True, **kwargs)
+        finally:
+            logging.set_verbosity(verbosity)
+        missing = set(info["missing_keys"])
+        if hidden:
+            missing = set(model.state_dict())
         prefix = model.base_model_prefix
         base_keys = {key for key in model.state_dict() if key.startswith(f"{prefix}.")}
-        missing = set(info["missing_keys"])
-        if base_keys and base_keys <= missing and pretrained_model_name_or_path is not None:
-            loaded = model._load_base_weights_from_files(pretrained_model_name_or_path, kwargs)
-            info["missing_keys"] = sorted(missing - loaded) if isinstance(info["missing_keys"], list) else missing - loaded
-            if loaded:
-                info["unexpected_keys"] = type(info["unexpected_keys"])(
-                    key for key in info["unexpected_keys"] if not any(key.endswith(name.split(".", 1)[1]) for name in loaded)
-                )
+        if path is not None and (hidden or (base_keys and base_keys <= missing)):
+            if files is None:
+                files = _checkpoint_files(path, kwargs)
+                checkpoint_keys = _read_keys(files)
+            loaded, used = model._load_from_files(files, checkpoint_keys, missing, path)
+            info["missing_keys"] = sorted(missing - loaded)
+            if hidden:
+                info["unexpected_keys"] = sorted(set(checkpoint_keys) - used)
+            else:
+                info["unexpected_keys"] = sorted(set(info["unexpected_keys"]) - used)
+            if info["missing_keys"]:
+                logger.warning(f"Some weights of {cls.__name__} were not in {path!r}: {info['missing_keys'][:10]}")
         return (model, info) if output_loading_info else model
 
-    def _load_base_weights_from_files(self, path, kwargs) -> set[str]:
-        """Load the base weights transformers left out; return the keys of ``self`` that got loaded."""
-        files = _checkpoint_files(path, kwargs)
-        checkpoint_keys = _read_keys(files)
+    def _load_from_files(self, files, checkpoint_keys, missing: set[str], path) -> tuple[set[str], set[str]]:
+        """Load the missing weights transformers left out: the head's by name, the base model's from the
+        known prefix that holds the most of them. Return (model keys loaded, checkpoint keys used)."""
         own = self.base_model_prefix
         base = getattr(self, own)
         base_names = set(base.state_dict())
-        # Which prefix holds the most of our base model's weights ("" = bare base-model keys)?
-        best, best_hits = None, 0
-        for candidate in [*self.known_prefixes()[1:], ""]:
-            start = f"{candidate}." if candidate else ""
-            hits = sum(1 for key in checkpoint_keys if key.startswith(start) and key[len(start):] in base_names)
-            if hits > best_hits:
-                best, best_hits = candidate, hits
-        head_names = {key for key in self.state_dict() if not key.startswith(f"{own}.")}
-        if best is None:
-            foreign = [key for key in checkpoint_keys if key not in head_names]
-            if foreign:
-                raise ValueError(
-                    f"{type(self).__name__} would start with random base-model weights: none of the {len(base_names)} "
-                    f"weights of its base model ({type(base).__name__}, under '{own}.') is in {path!r}, whose weights sit "
-                    f"under the prefixes {_prefixes_of(foreign)[:8]}. The kit reads the prefixes {self.known_prefixes()} "
-                    "and bare base-model keys. Check that the checkpoint is of the same architecture, or set "
-                    "base_model_prefix on your class to the checkpoint's prefix."
-                )
-            return set()
-        start = f"{best}." if best else ""
-        wanted = {key for key in checkpoint_keys if key.startswith(start) and key[len(start):] in base_names}
-        tensors = {key[len(start):]: value for key, value in _read_tensors(files, wanted).items()}
+        wanted = {}  # checkpoint key -> model key
+        for key in checkpoint_keys:  # head weights keep their names in every layout
+            if key in missing and not key.startswith(f"{own}."):
+                wanted[key] = key
+        if {f"{own}.{name}" for name in base_names} <= missing:
+            best, best_hits = None, 0
+            for candidate in [*self.known_prefixes(), ""]:  # "" = bare base-model keys
+                start = f"{candidate}." if candidate else ""
+                hits = sum(1 for key in checkpoint_keys if key.startswith(start) and key[len(start):] in base_names)
+                if hits > best_hits:
+                    best, best_hits = candidate, hits
+            if best is None:
+                head_names = {key for key in self.state_dict() if not key.startswith(f"{own}.")}
+                foreign = [key for key in checkpoint_keys if key not in head_names]
+                if foreign:
+                    raise ValueError(
+                        f"{type(self).__name__} would start with random base-model weights: none of the "
+                        f"{len(base_names)} weights of its base model ({type(base).__name__}, under '{own}.') is in "
+                        f"{str(path)!r}, whose weights sit under the prefixes {_prefixes_of(foreign)[:8]}. The kit reads "
+                        f"the prefixes {self.known_prefixes()} and bare base-model keys. Check that the checkpoint "
+                        "is of the same architecture, or set base_model_prefix on your class to its prefix."
+                    )
+            else:
+                start = f"{best}." if best else ""
+                for key in checkpoint_keys:
+                    if key.startswith(start) and key[len(start):] in base_names:
+                        wanted[key] = f"{own}.{key[len(start):]}"
+                logger.info(f"{type(self).__name__}: base-model weights read from under '{start or '(bare keys)'}'.")
+        tensors = {wanted[key]: value for key, value in _read_tensors(files, set(wanted)).items()}
         with torch.no_grad():
-            base.load_state_dict(tensors, strict=False)
-        logger.info(f"Loaded {len(tensors)} base-model weights of {type(self).__name__} saved under '{start or '(bare)'}'.")
-        return {f"{own}.{name}" for name in tensors}
+            self.load_state_dict(tensors, strict=False)
+        return set(tensors), set(wanted)
