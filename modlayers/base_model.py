@@ -15,7 +15,6 @@ Two more things every head needs from its base model:
 """
 
 import dataclasses
-import functools
 import inspect
 
 from torch import nn
@@ -67,21 +66,35 @@ def pop_loss_kwargs(kwargs: dict) -> dict:
     return {name: kwargs.pop(name) for name in LOSS_KEYWORDS if name in kwargs}
 
 
-@functools.lru_cache(maxsize=None)
+# forward's keyword names, and whether it takes **kwargs, per base model class. A plain dict
+# (not functools.lru_cache, which torch.compile would trace through with a warning).
+_SIGNATURES: dict[type, tuple[frozenset[str], bool]] = {}
+
+
+def _signature_of(model_class: type) -> tuple[frozenset[str], bool]:
+    if model_class not in _SIGNATURES:
+        parameters = inspect.signature(model_class.forward).parameters
+        names = frozenset(parameters) - {"self"}
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        _SIGNATURES[model_class] = (names, takes_any)
+    return _SIGNATURES[model_class]
+
+
 def _forward_parameters(model_class: type) -> frozenset[str]:
-    return frozenset(inspect.signature(model_class.forward).parameters) - {"self"}
+    return _signature_of(model_class)[0]
 
 
-@functools.lru_cache(maxsize=None)
 def _forward_takes_any_keyword(model_class: type) -> bool:
-    parameters = inspect.signature(model_class.forward).parameters.values()
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    return _signature_of(model_class)[1]
+
+
+# Read once at import: inside torch.compile a dataclass' fields cannot be inspected.
+_OUTPUT_CACHE_FIELD = "cache" if "cache" in {f.name for f in dataclasses.fields(BaseModelOutputWithPast)} else "past_key_values"
 
 
 def output_cache_field() -> str:
     """Name of the cache field on transformers' output classes in the installed release."""
-    fields = {field.name for field in dataclasses.fields(BaseModelOutputWithPast)}
-    return "cache" if "cache" in fields else "past_key_values"
+    return _OUTPUT_CACHE_FIELD
 
 
 def cache_of(outputs) -> object:
