@@ -6,7 +6,7 @@ do not all use the architecture's prefix: ``LlamaForQuestionAnswering`` and
 token classifiers under ``model``. transformers' loader only adds or strips the class's
 own prefix, so a checkpoint under another one loads *no* base weight, with a log line.
 
-:class:`HeadCheckpointMixin` (inherited by the three heads) makes that safe both ways:
+The functions here, called by the three heads, make that safe both ways:
 
 - **loading** (``from_pretrained``, and ``load_state_dict`` as used by ``Trainer`` to resume):
   the base weights are found under any known prefix (the class's own, the architecture's,
@@ -48,8 +48,8 @@ _UNPLACED = "unplaced_checkpoint_weight."
 
 def architecture_prefix(cls: type) -> str:
     """The ``base_model_prefix`` of the first ``PreTrainedModel`` class after the head mixins in ``cls``'s MRO."""
-    for klass in cls.__mro__:
-        if issubclass(klass, HeadCheckpointMixin):
+    for klass in cls.__mro__[1:]:
+        if "transformers_task_mapping" in klass.__dict__:  # one of the kit's head mixins
             continue
         prefix = klass.__dict__.get("base_model_prefix")
         if prefix:
@@ -126,135 +126,127 @@ def _prefixes_of(keys) -> list[str]:
     return sorted({key.split(".", 1)[0] for key in keys if "." in key})
 
 
-class HeadCheckpointMixin:
-    """Loading and saving for the head mixins; see the module docstring.
+def use_architecture_prefix(cls: type) -> None:
+    """Give a head class that sets no ``base_model_prefix`` its architecture's (Llama: "model", BERT: "bert")."""
+    if issubclass(cls, PreTrainedModel) and not getattr(cls, "base_model_prefix", ""):
+        cls.base_model_prefix = architecture_prefix(cls)
 
-    Also sets ``accepts_loss_kwargs = True``: transformers' ``Trainer`` then passes
-    ``num_items_in_batch``, which the heads use (:mod:`modlayers.losses`).
-    """
 
-    accepts_loss_kwargs = True
-    # Name of transformers' auto mapping for the head's task (set by each head).
-    transformers_task_mapping: str | None = None
+def known_prefixes(model) -> list[str]:
+    """Prefixes a checkpoint may keep ``model``'s base model under, its own first."""
+    candidates = [model.base_model_prefix, architecture_prefix(type(model)), transformers_prefix(model), *KNOWN_PREFIXES]
+    return list(dict.fromkeys(prefix for prefix in candidates if prefix))
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        # A class that sets no prefix gets its architecture's (Llama: "model", BERT: "bert").
-        if issubclass(cls, PreTrainedModel) and not getattr(cls, "base_model_prefix", ""):
-            cls.base_model_prefix = architecture_prefix(cls)
 
-    def __init__(self, config, *args, **kwargs):
-        super().__init__(config, *args, **kwargs)
-        self._register_load_state_dict_pre_hook(self._base_weights_under_own_prefix)
+def register_prefix_hook(model) -> None:
+    """Make ``model.load_state_dict`` take base weights saved under any known prefix (Trainer resumes with it)."""
 
-    def known_prefixes(self) -> list[str]:
-        """Prefixes a checkpoint may keep this head's base model under, own prefix first."""
-        candidates = [self.base_model_prefix, architecture_prefix(type(self)), transformers_prefix(self), *KNOWN_PREFIXES]
-        return list(dict.fromkeys(prefix for prefix in candidates if prefix))
-
-    def _base_weights_under_own_prefix(self, state_dict, prefix, *args):
-        """load_state_dict pre-hook: move base weights saved under another known prefix to ours."""
-        own = f"{prefix}{self.base_model_prefix}."
+    def base_weights_under_own_prefix(state_dict, prefix, *args):
+        own = f"{prefix}{model.base_model_prefix}."
         if any(key.startswith(own) for key in state_dict):
             return
-        for other in self.known_prefixes()[1:]:
+        for other in known_prefixes(model)[1:]:
             if any(key.startswith(f"{prefix}{other}.") for key in state_dict):
-                renamed = rename_prefix(state_dict, other, self.base_model_prefix, under=prefix)
+                renamed = rename_prefix(state_dict, other, model.base_model_prefix, under=prefix)
                 state_dict.clear()
                 state_dict.update(renamed)
                 return
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """transformers' ``save_pretrained``, with the base weights under the prefix of transformers' class
-        for this task (``transformer.`` for Llama and Qwen2 QA), so ``AutoModelFor<Task>`` loads them."""
-        target = transformers_prefix(self)
-        if target is not None and target != self.base_model_prefix:
-            state_dict = kwargs.pop("state_dict", None)
-            state_dict = self.state_dict() if state_dict is None else state_dict
-            kwargs["state_dict"] = rename_prefix(state_dict, self.base_model_prefix, target)
-        return super().save_pretrained(save_directory, *args, **kwargs)
+    model._register_load_state_dict_pre_hook(base_weights_under_own_prefix)
 
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """transformers' ``from_pretrained``, finding the base weights under any known prefix.
 
-        Raises:
-            ValueError: the checkpoint has weights, but none of them is a weight of this head's
-                base model under a known prefix (the head would start from random weights).
-        """
-        output_loading_info = kwargs.pop("output_loading_info", False)
-        path = pretrained_model_name_or_path
-        files, checkpoint_keys, hidden = None, None, False
-        if path is not None and _LOADER_PREFIXES_WHOLE_CHECKPOINT and "key_mapping" not in kwargs:
+def with_transformers_prefix(model, save_kwargs: dict) -> dict:
+    """``save_pretrained`` keywords that write the base weights under the prefix of transformers' class for
+    the task (``transformer.`` for Llama and Qwen2 QA), so ``AutoModelFor<Task>`` loads them."""
+    target = transformers_prefix(model)
+    if target is None or target == model.base_model_prefix:
+        return save_kwargs
+    state_dict = save_kwargs.pop("state_dict", None)
+    state_dict = model.state_dict() if state_dict is None else state_dict
+    return {**save_kwargs, "state_dict": rename_prefix(state_dict, model.base_model_prefix, target)}
+
+
+def load_pretrained(cls, load, pretrained_model_name_or_path, *args, **kwargs):
+    """transformers' ``from_pretrained`` (``load``), finding the base weights under any known prefix.
+
+    Raises:
+        ValueError: the checkpoint has weights, but none of them is a weight of this head's
+            base model under a known prefix (the head would start from random weights).
+    """
+    output_loading_info = kwargs.pop("output_loading_info", False)
+    path = pretrained_model_name_or_path
+    files, checkpoint_keys, hidden = None, None, False
+    if path is not None and _LOADER_PREFIXES_WHOLE_CHECKPOINT and "key_mapping" not in kwargs:
+        files = _checkpoint_files(path, kwargs)
+        checkpoint_keys = _read_keys(files)
+        own = f"{cls.base_model_prefix}."
+        # transformers 4.x would prefix every key (head keys too) and refuse the checkpoint as
+        # "corrupted": let it build the model and load nothing, then load every weight here.
+        hidden = bool(checkpoint_keys) and not any(key.startswith(own) for key in checkpoint_keys)
+        if hidden:
+            kwargs["key_mapping"] = {"^": _UNPLACED}
+    verbosity = logging.get_verbosity()
+    if hidden:
+        logging.set_verbosity_error()  # its "weights not used" list would name the hidden keys
+    try:
+        model, info = load(path, *args, output_loading_info=True, **kwargs)
+    finally:
+        logging.set_verbosity(verbosity)
+    missing = set(info["missing_keys"])
+    if hidden:
+        missing = set(model.state_dict())
+    prefix = model.base_model_prefix
+    base_keys = {key for key in model.state_dict() if key.startswith(f"{prefix}.")}
+    if path is not None and (hidden or (base_keys and base_keys <= missing)):
+        if files is None:
             files = _checkpoint_files(path, kwargs)
             checkpoint_keys = _read_keys(files)
-            own = f"{cls.base_model_prefix}."
-            # transformers 4.x would prefix every key (head keys too) and refuse the checkpoint as
-            # "corrupted": let it build the model and load nothing, then load every weight here.
-            hidden = bool(checkpoint_keys) and not any(key.startswith(own) for key in checkpoint_keys)
-            if hidden:
-                kwargs["key_mapping"] = {"^": _UNPLACED}
-        verbosity = logging.get_verbosity()
+        loaded, used = _load_from_files(model, files, checkpoint_keys, missing, path)
+        info["missing_keys"] = sorted(missing - loaded)
         if hidden:
-            logging.set_verbosity_error()  # its "weights not used" list would name the hidden keys
-        try:
-            model, info = super().from_pretrained(path, *args, output_loading_info=True, **kwargs)
-        finally:
-            logging.set_verbosity(verbosity)
-        missing = set(info["missing_keys"])
-        if hidden:
-            missing = set(model.state_dict())
-        prefix = model.base_model_prefix
-        base_keys = {key for key in model.state_dict() if key.startswith(f"{prefix}.")}
-        if path is not None and (hidden or (base_keys and base_keys <= missing)):
-            if files is None:
-                files = _checkpoint_files(path, kwargs)
-                checkpoint_keys = _read_keys(files)
-            loaded, used = model._load_from_files(files, checkpoint_keys, missing, path)
-            info["missing_keys"] = sorted(missing - loaded)
-            if hidden:
-                info["unexpected_keys"] = sorted(set(checkpoint_keys) - used)
-            else:
-                info["unexpected_keys"] = sorted(set(info["unexpected_keys"]) - used)
-            if info["missing_keys"]:
-                logger.warning(f"Some weights of {cls.__name__} were not in {path!r}: {info['missing_keys'][:10]}")
-        return (model, info) if output_loading_info else model
+            info["unexpected_keys"] = sorted(set(checkpoint_keys) - used)
+        else:
+            info["unexpected_keys"] = sorted(set(info["unexpected_keys"]) - used)
+        if info["missing_keys"]:
+            logger.warning(f"Some weights of {cls.__name__} were not in {path!r}: {info['missing_keys'][:10]}")
+    return (model, info) if output_loading_info else model
 
-    def _load_from_files(self, files, checkpoint_keys, missing: set[str], path) -> tuple[set[str], set[str]]:
-        """Load the missing weights transformers left out: the head's by name, the base model's from the
-        known prefix that holds the most of them. Return (model keys loaded, checkpoint keys used)."""
-        own = self.base_model_prefix
-        base = getattr(self, own)
-        base_names = set(base.state_dict())
-        wanted = {}  # checkpoint key -> model key
-        for key in checkpoint_keys:  # head weights keep their names in every layout
-            if key in missing and not key.startswith(f"{own}."):
-                wanted[key] = key
-        if {f"{own}.{name}" for name in base_names} <= missing:
-            best, best_hits = None, 0
-            for candidate in [*self.known_prefixes(), ""]:  # "" = bare base-model keys
-                start = f"{candidate}." if candidate else ""
-                hits = sum(1 for key in checkpoint_keys if key.startswith(start) and key[len(start):] in base_names)
-                if hits > best_hits:
-                    best, best_hits = candidate, hits
-            if best is None:
-                head_names = {key for key in self.state_dict() if not key.startswith(f"{own}.")}
-                foreign = [key for key in checkpoint_keys if key not in head_names]
-                if foreign:
-                    raise ValueError(
-                        f"{type(self).__name__} would start with random base-model weights: none of the "
-                        f"{len(base_names)} weights of its base model ({type(base).__name__}, under '{own}.') is in "
-                        f"{str(path)!r}, whose weights sit under the prefixes {_prefixes_of(foreign)[:8]}. The kit reads "
-                        f"the prefixes {self.known_prefixes()} and bare base-model keys. Check that the checkpoint "
-                        "is of the same architecture, or set base_model_prefix on your class to its prefix."
-                    )
-            else:
-                start = f"{best}." if best else ""
-                for key in checkpoint_keys:
-                    if key.startswith(start) and key[len(start):] in base_names:
-                        wanted[key] = f"{own}.{key[len(start):]}"
-                logger.info(f"{type(self).__name__}: base-model weights read from under '{start or '(bare keys)'}'.")
-        tensors = {wanted[key]: value for key, value in _read_tensors(files, set(wanted)).items()}
-        with torch.no_grad():
-            self.load_state_dict(tensors, strict=False)
-        return set(tensors), set(wanted)
+
+def _load_from_files(model, files, checkpoint_keys, missing: set[str], path) -> tuple[set[str], set[str]]:
+    """Load the missing weights transformers left out: the head's by name, the base model's from the
+    known prefix that holds the most of them. Return (model keys loaded, checkpoint keys used)."""
+    own = model.base_model_prefix
+    base = getattr(model, own)
+    base_names = set(base.state_dict())
+    wanted = {}  # checkpoint key -> model key
+    for key in checkpoint_keys:  # head weights keep their names in every layout
+        if key in missing and not key.startswith(f"{own}."):
+            wanted[key] = key
+    if {f"{own}.{name}" for name in base_names} <= missing:
+        best, best_hits = None, 0
+        for candidate in [*known_prefixes(model), ""]:  # "" = bare base-model keys
+            start = f"{candidate}." if candidate else ""
+            hits = sum(1 for key in checkpoint_keys if key.startswith(start) and key[len(start):] in base_names)
+            if hits > best_hits:
+                best, best_hits = candidate, hits
+        if best is None:
+            head_names = {key for key in model.state_dict() if not key.startswith(f"{own}.")}
+            foreign = [key for key in checkpoint_keys if key not in head_names]
+            if foreign:
+                raise ValueError(
+                    f"{type(model).__name__} would start with random base-model weights: none of the "
+                    f"{len(base_names)} weights of its base model ({type(base).__name__}, under '{own}.') is in "
+                    f"{str(path)!r}, whose weights sit under the prefixes {_prefixes_of(foreign)[:8]}. The kit reads "
+                    f"the prefixes {known_prefixes(model)} and bare base-model keys. Check that the checkpoint "
+                    "is of the same architecture, or set base_model_prefix on your class to its prefix."
+                )
+        else:
+            start = f"{best}." if best else ""
+            for key in checkpoint_keys:
+                if key.startswith(start) and key[len(start):] in base_names:
+                    wanted[key] = f"{own}.{key[len(start):]}"
+            logger.info(f"{type(model).__name__}: base-model weights read from under '{start or '(bare keys)'}'.")
+    tensors = {wanted[key]: value for key, value in _read_tensors(files, set(wanted)).items()}
+    with torch.no_grad():
+        model.load_state_dict(tensors, strict=False)
+    return set(tensors), set(wanted)

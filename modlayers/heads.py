@@ -32,7 +32,7 @@ from transformers.modeling_outputs import (
 from transformers.utils import logging
 
 from modlayers.base_model import build_base_model, cache_of, call_base_model, output_cache_field, pop_loss_kwargs
-from modlayers.head_checkpoints import HeadCheckpointMixin
+from modlayers.head_checkpoints import load_pretrained, register_prefix_hook, use_architecture_prefix, with_transformers_prefix
 from modlayers.losses import (
     check_sequence_classification_labels,
     check_span_positions,
@@ -114,7 +114,7 @@ def _finish(self, output, return_dict):
 # ---------------------------------------------------------------- sequence classification
 
 
-class GenericForSequenceClassification(HeadCheckpointMixin):
+class GenericForSequenceClassification:
     """Score every token, keep the score of the last non-pad token (left or right padding).
 
     Adds ``score = nn.Linear(hidden, num_labels, bias=False)``. The loss follows
@@ -133,7 +133,12 @@ class GenericForSequenceClassification(HeadCheckpointMixin):
         >>> out.logits.shape  # (batch, num_labels)
     """
 
-    transformers_task_mapping = "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"
+    accepts_loss_kwargs = True  # Trainer then passes num_items_in_batch, which the loss uses
+    transformers_task_mapping = "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"  # transformers' classes for this task, by model type
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        use_architecture_prefix(cls)
 
     def __init__(self, config):
         super().__init__(config)
@@ -142,6 +147,17 @@ class GenericForSequenceClassification(HeadCheckpointMixin):
         setattr(self, self.base_model_prefix, build_base_model(config))
         self.score = nn.Linear(config.get_text_config().hidden_size, self.num_labels, bias=False)
         self.post_init()
+        register_prefix_hook(self)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' ``from_pretrained``; finds the base weights under any known prefix, raises if none
+        would load (see :mod:`modlayers.head_checkpoints`)."""
+        return load_pretrained(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained``, the base weights under the prefix of transformers' class for the task."""
+        return super().save_pretrained(save_directory, *args, **with_transformers_prefix(self, kwargs))
 
     def forward(
         self,
@@ -212,7 +228,7 @@ class GenericForSequenceClassification(HeadCheckpointMixin):
 # ---------------------------------------------------------------- question answering
 
 
-class GenericForQuestionAnswering(HeadCheckpointMixin):
+class GenericForQuestionAnswering:
     """Extractive QA: two logits per token, where the answer starts and where it ends.
 
     Adds ``qa_outputs = nn.Linear(hidden, 2)``. ``start_logits`` and ``end_logits`` are
@@ -228,7 +244,12 @@ class GenericForQuestionAnswering(HeadCheckpointMixin):
         >>> out.start_logits.shape  # (batch, seq_len)
     """
 
-    transformers_task_mapping = "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES"
+    accepts_loss_kwargs = True  # Trainer then passes num_items_in_batch, which the loss uses
+    transformers_task_mapping = "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES"  # transformers' classes for this task, by model type
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        use_architecture_prefix(cls)
 
     def __init__(self, config):
         super().__init__(config)
@@ -236,6 +257,17 @@ class GenericForQuestionAnswering(HeadCheckpointMixin):
         setattr(self, self.base_model_prefix, build_base_model(config))
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.post_init()
+        register_prefix_hook(self)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' ``from_pretrained``; finds the base weights under any known prefix, raises if none
+        would load (see :mod:`modlayers.head_checkpoints`)."""
+        return load_pretrained(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained``, the base weights under the prefix of transformers' class for the task."""
+        return super().save_pretrained(save_directory, *args, **with_transformers_prefix(self, kwargs))
 
     def get_input_embeddings(self):
         return getattr(self, self.base_model_prefix).get_input_embeddings()
@@ -293,7 +325,7 @@ class GenericForQuestionAnswering(HeadCheckpointMixin):
 # ---------------------------------------------------------------- token classification
 
 
-class GenericForTokenClassification(HeadCheckpointMixin):
+class GenericForTokenClassification:
     """One label per token (named entities, part of speech), loss ignoring -100.
 
     Adds dropout (``config.classifier_dropout``, else ``config.hidden_dropout``, else
@@ -307,7 +339,12 @@ class GenericForTokenClassification(HeadCheckpointMixin):
         >>> out.logits.shape  # (batch, seq_len, num_labels)
     """
 
-    transformers_task_mapping = "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES"
+    accepts_loss_kwargs = True  # Trainer then passes num_items_in_batch, which the loss uses
+    transformers_task_mapping = "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES"  # transformers' classes for this task, by model type
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        use_architecture_prefix(cls)
 
     def __init__(self, config):
         super().__init__(config)
@@ -327,6 +364,17 @@ class GenericForTokenClassification(HeadCheckpointMixin):
             bias=getattr(config, "token_classification_bias", True),
         )
         self.post_init()
+        register_prefix_hook(self)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' ``from_pretrained``; finds the base weights under any known prefix, raises if none
+        would load (see :mod:`modlayers.head_checkpoints`)."""
+        return load_pretrained(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained``, the base weights under the prefix of transformers' class for the task."""
+        return super().save_pretrained(save_directory, *args, **with_transformers_prefix(self, kwargs))
 
     def forward(
         self,
