@@ -95,7 +95,6 @@ def test_ddp_find_unused_parameters_with_reentrant_checkpointing_raises_an_error
         assert any("static_graph" in text and "use_reentrant=False" in text for text in said), said[0][:500]
 
 
-@pytest.mark.xfail(reason="needs num_items_in_batch support in the heads", strict=False)
 def test_trainer_under_torchrun_matches_one_process_with_checkpointing_off_and_both_reentrant_settings(tmp_path):
     results = run_worker("trainer", tmp_path)
     single = worker.trainer_run(worker.tiny_task(), tmp_path / "single", worker.GLOBAL_BATCH)
