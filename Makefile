@@ -1,7 +1,9 @@
-# `make lab`  : set up .venv and open JupyterLab on the notebooks.
+# `make lab`  : set up .venv and open JupyterLab on the first notebook.
 # `make test` : set up .venv and run the whole suite (plus the parity tests on the
 #               oldest supported transformers, in .venv-oldest).
 # Both work on a fresh machine: they create what they need first.
+# Instructors (nbgrader: generate and grade the assignments) add the `instructor` extra:
+# `make install-instructor`, or INSTRUCTOR=1 with any target (`make lab INSTRUCTOR=1`).
 
 PYTHON ?= python3
 VENV := .venv
@@ -24,12 +26,29 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 
-.PHONY: install lab test test-oldest render bench assignments grade clean
+# `make lab` options: LAB_ARGS go to `jupyter lab` (e.g. LAB_ARGS="--no-browser --port=8890").
+# JupyterLab refuses to start as root unless told --allow-root: pass it only when root.
+LAB_ARGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+FIRST_NOTEBOOK := $(notdir $(firstword $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
+INSTRUCTOR ?=
 
+.PHONY: install install-instructor lab test test-oldest render bench assignments grade clean
+
+# Students: the kit and JupyterLab. nbgrader (the `instructor` extra) only on request.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[lab]"
+	touch $@
+
+$(VENV)/.instructor-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[lab,instructor]"
+	touch $@
+
+# The suite needs the test tools and nbgrader (the assignment tests generate and grade notebooks).
+$(VENV)/.test-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[lab,test,instructor]"
 	touch $@
 
@@ -40,12 +59,15 @@ $(OLDEST_VENV)/.installed: pyproject.toml
 	$(OLDEST_PY) -m pip install --quiet -e ".[test]" "$(OLDEST_TRANSFORMERS)"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(if $(INSTRUCTOR),$(VENV)/.instructor-installed)
 
+install-instructor: $(VENV)/.instructor-installed
+
+# The server gets no MPLBACKEND: each notebook chooses its own (`%matplotlib inline`).
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/
+	cd notebooks && env -u MPLBACKEND ../$(VENV)/bin/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) $(FIRST_NOTEBOOK)
 
-test: install $(OLDEST_VENV)/.installed
+test: $(VENV)/.test-installed $(OLDEST_VENV)/.installed
 	$(PY) -m pytest
 	$(OLDEST_PY) -m pytest -p no:cacheprovider $(OLDEST_TESTS)
 
@@ -53,7 +75,7 @@ test-oldest: $(OLDEST_VENV)/.installed
 	$(OLDEST_PY) -m pytest -p no:cacheprovider $(OLDEST_TESTS)
 
 # Executed copies of every notebook, as HTML, in build/notebooks (ignored by git).
-render: install
+render: $(VENV)/.test-installed
 	mkdir -p build/notebooks
 	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks notebooks/*.ipynb
 
@@ -61,12 +83,12 @@ bench: install
 	$(PY) -m modlayers bench heads
 
 # Regenerate the student versions of the course assignments (nbgrader) from notebooks/assignments/solutions.
-assignments: install
+assignments: install-instructor
 	$(PY) -m modlayers.grading generate
 
 # Grade submitted notebooks: make grade SUBMISSIONS=path/to/submissions GRADES=grades
 GRADES ?= grades
-grade: install
+grade: install-instructor
 	$(PY) -m modlayers.grading grade $(SUBMISSIONS) --out $(GRADES)
 
 clean:

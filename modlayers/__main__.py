@@ -4,6 +4,7 @@ Commands:
     bench heads   time forward+backward of the kit's heads against transformers' own
     memory        measure activation memory with checkpointing policies (see --help)
     assignments   generate the student notebooks, grade submissions (nbgrader; see --help)
+    doctor        check what the kit needs against what is installed (--json for machines)
 """
 
 import sys
@@ -23,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         from modlayers.grading import main as assignments
 
         return assignments(argv[1:], prog="python -m modlayers assignments")
+    if argv[:1] == ["doctor"]:
+        from modlayers.doctor import main as doctor
+
+        return doctor(argv[1:])
     print(__doc__.strip(), file=sys.stderr)
     return 0 if argv[:1] in (["-h"], ["--help"]) else 2
 
