@@ -65,7 +65,7 @@ install-instructor: $(VENV)/.instructor-installed
 
 # The server gets no MPLBACKEND: each notebook chooses its own (`%matplotlib inline`).
 lab: install
-	cd notebooks && env -u MPLBACKEND ../$(VENV)/bin/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) $(FIRST_NOTEBOOK)
+	cd notebooks && env -u MPLBACKEND ../$(VENV)/bin/jupyter lab $(ALLOW_ROOT) --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK) $(LAB_ARGS)
 
 test: $(VENV)/.test-installed $(OLDEST_VENV)/.installed
 	$(PY) -m pytest
