@@ -19,7 +19,7 @@ TORCH ?= torch==2.13.0
 # tests of the heads and the checkpoint layer run on it too.
 OLDEST_TRANSFORMERS ?= transformers==4.56.0
 OLDEST_TESTS := tests/test_heads_parity.py tests/test_base_model.py tests/test_heads_inputs.py \
-	tests/test_checkpointing.py tests/test_tiny_transformer.py
+	tests/test_checkpointing.py tests/test_tiny_transformer.py tests/test_doctor.py
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
