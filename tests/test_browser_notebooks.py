@@ -39,9 +39,9 @@ SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = os.environ.get("MODLAYERS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--no-first-run", "--disable-quic", "--disable-sync"]
-NOTEBOOK_TIMEOUT_S = 420  # Run All of one notebook; they run in <= 120 s on an idle 2-core machine
+# Run All of one notebook: each runs in <= 120 s on an idle 2-core machine; a busy one stretches that.
+NOTEBOOK_TIMEOUT_S = int(os.environ.get("MODLAYERS_BROWSER_TIMEOUT", "900"))
 NOT_WRITTEN_YET = "not written yet"
-STDERR_MIME = "application/vnd.jupyter.stderr"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 pytestmark = pytest.mark.notebook
@@ -250,7 +250,9 @@ def try_widgets(page) -> tuple[int, int]:
 
 
 def saved_problems(path: Path, allowed_error: str | None) -> list[str]:
-    """Error outputs and stray stderr in the saved notebook (cells tagged ``warning-expected`` may warn)."""
+    """Error outputs and stray stderr in the saved notebook (cells tagged ``warning-expected`` may warn).
+
+    Read from the saved file, not the page: the page does not show which cells carry the tag."""
     found = []
     nb = nbformat.read(path, as_version=4)
     for index, cell in enumerate(nb.cells):
@@ -278,9 +280,6 @@ def check_page(page, saved: Path, *, allowed_error: str | None) -> dict:
             problems.append(f"a widget is shown as text, not drawn: {text[:120]!r}")
         if re.search(r"<Figure size [\d.]+x[\d.]+ with \d+ Axes>", text):
             problems.append(f"a figure is shown as text, not drawn: {text[:120]!r}")
-        if out["mime"] == STDERR_MIME and (allowed_error is None or allowed_error not in text):
-            if not any(text[:80] in p for p in problems):
-                problems.append(f"error output on the page: {text[:200]!r}")
     drawn = images(page)
     broken = [image for image in drawn if image["width"] == 0]
     if broken:
