@@ -57,6 +57,13 @@ def test_doctor_reports_this_machine(report):
         assert found[name]["found"].startswith(importlib.metadata.version(name)), name
         assert found[name]["status"] == OK, found[name]
     assert found["data"]["status"] == OK
+    try:  # the packaged encoder, when its wheel is installed (make install does it)
+        from modlayers.pretrained import pretrained_model_dir
+
+        expected = OK if pretrained_model_dir().is_dir() else FAIL
+    except ModuleNotFoundError:
+        expected = FAIL
+    assert found["pretrained model"]["status"] == expected
     assert all(c["status"] in (OK, WARN, FAIL) and (c["status"] == OK or c["fix"] is not None) for c in checks)
     assert code == (1 if any(c["status"] == FAIL for c in checks) else 0)
 
@@ -133,8 +140,8 @@ def test_pretrained_model_checked_through_the_kits_loader(monkeypatch, tmp_path)
     import modlayers.pretrained as pretrained
 
     (tmp_path / "model.safetensors").write_bytes(b"x")
-    monkeypatch.setattr(pretrained, "pretrained_model_dir", lambda: tmp_path, raising=False)
-    monkeypatch.setattr(pretrained, "verify_pretrained_files", lambda *a, **k: None, raising=False)
+    monkeypatch.setattr(pretrained, "pretrained_model_dir", lambda: tmp_path)
+    monkeypatch.setattr(pretrained, "verify_pretrained_files", lambda *a, **k: {})
     assert doctor.check_pretrained().status == OK
 
     def mismatch(*args, **kwargs):
