@@ -280,6 +280,14 @@ def check_page(page, saved: Path, *, allowed_error: str | None) -> dict:
             problems.append(f"a widget is shown as text, not drawn: {text[:120]!r}")
         if re.search(r"<Figure size [\d.]+x[\d.]+ with \d+ Axes>", text):
             problems.append(f"a figure is shown as text, not drawn: {text[:120]!r}")
+    # Widget labels cut short ("row 0 len...") and text boxes narrower than their text.
+    cut = page.eval_on_selector_all(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output .widget-label, "
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output input[type='text']",
+        "els => els.filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)"
+        ".map(e => e.value || e.innerText)",
+    )
+    problems += [f"widget text cut short: {text!r}" for text in cut]
     drawn = images(page)
     broken = [image for image in drawn if image["width"] == 0]
     if broken:
