@@ -71,3 +71,12 @@ def test_baselines_refuse_records_without_words_or_with_mismatched_tags():
         tagging_baselines(TRAIN, "validation")
     with pytest.raises(ValueError, match="no entity"):
         CapitalisationTagger([{"words": ["hi"], "tags": ["O"]}])
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    import modlayers.baselines.tagging
+
+    result = doctest.testmod(modlayers.baselines.tagging, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
