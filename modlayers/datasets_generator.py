@@ -31,6 +31,8 @@ import json
 import random
 from pathlib import Path
 
+from modlayers.metrics import bio_entities
+
 SEED = 20240611
 VOCAB_SIZE = 1000
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -472,29 +474,78 @@ TAGGING_TEMPLATES = [
 ]
 
 
-def _entity_words(kind: str, rng: random.Random) -> tuple[list[str], str]:
-    """Words of one random entity of ``kind`` and its entity type."""
+# Entity names are made up from syllables, so that the validation split can hold names the training
+# split never shows: a tagger must read the context and the shape of a name, not remember it.
+NAME_ONSETS = ["b", "br", "d", "dr", "f", "g", "gr", "h", "j", "k", "kl", "l", "m", "n", "p", "r", "s", "sk",
+               "st", "t", "th", "v", "w", "z", ""]
+NAME_VOWELS = ["a", "e", "i", "o", "u", "a", "e", "o", "ei", "ou"]
+NAME_CODAS = ["", "", "", "n", "r", "l", "s", "m", "nd", "k"]
+SURNAME_ENDINGS = ["", "", "son", "ova", "ski", "holt", "er", "ez", "ani", "berg", "ik", "etti"]
+TOWN_ENDINGS = ["by", "holm", "wick", "stead", "haven", "moor", "ford", "vik", "dale", "mouth", "field", "ton"]
+TOWN_FORMS = ["{}", "{}", "{}", "{}", "Port {}", "{} Bay", "{} Falls", "{} Vale"]
+ORG_NOUNS = ["Foods", "Rail", "Labs", "Systems", "Analytics", "Press", "Energy", "Clinic", "Air", "Robotics",
+             "Mutual", "Freight", "Software", "Builders", "Health", "Studios"]
+TAGGING_POOL_SIZES = {"first": 320, "last": 320, "town": 220, "org": 160}
+TAGGING_HELD_OUT_SHARE = 0.3   # of each name pool: names only the validation split uses
+TAGGING_SEEN_IN_VALIDATION = 0.15  # chance that a validation entity takes a training name instead
+
+
+def _syllable(rng: random.Random) -> str:
+    return rng.choice(NAME_ONSETS) + rng.choice(NAME_VOWELS) + rng.choice(NAME_CODAS)
+
+
+def _invented_word(rng: random.Random, syllables: int, ending: str = "") -> str:
+    return ("".join(_syllable(rng) for _ in range(syllables)) + ending).capitalize()
+
+
+def _tagging_name_pools(rng: random.Random) -> dict[str, dict[str, list[str]]]:
+    """{"train"|"validation": {"first"|"last"|"town"|"org": names}}: disjoint pools of invented names."""
+    makers = {
+        "first": lambda: _invented_word(rng, 2),
+        "last": lambda: _invented_word(rng, rng.choice([2, 2, 3]), rng.choice(SURNAME_ENDINGS)),
+        "town": lambda: rng.choice(TOWN_FORMS).format(_invented_word(rng, rng.choice([1, 2]), rng.choice(TOWN_ENDINGS))),
+        "org": lambda: _invented_word(rng, 2) + rng.choice(["", "", " " + rng.choice(ORG_NOUNS)]),
+    }
+    used: set[str] = set()
+    pools: dict[str, dict[str, list[str]]] = {"train": {}, "validation": {}}
+    for kind, size in TAGGING_POOL_SIZES.items():
+        names: list[str] = []
+        while len(names) < size:
+            name = makers[kind]()
+            if len(name) >= 3 and not set(name.split()) & used:  # no word shared between two names
+                used.update(name.split())
+                names.append(name)
+        held_out = round(size * TAGGING_HELD_OUT_SHARE)
+        pools["validation"][kind], pools["train"][kind] = names[:held_out], names[held_out:]
+    return pools
+
+
+def _entity_words(kind: str, rng: random.Random, names: dict[str, list[str]]) -> tuple[list[str], str]:
+    """Words of one random entity of ``kind`` (names drawn from ``names``) and its entity type."""
     if kind == "PER":
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        first, last = rng.choice(names["first"]), rng.choice(names["last"])
         roll = rng.random()
         return ([first, last] if roll < 0.7 else [first] if roll < 0.85 else [last]), "PER"
     if kind == "ORG":
-        return rng.choice(_organisations()).split(), "ORG"
+        if rng.random() < 0.25:  # "Osterby Bank": an organisation named after a town
+            return [*rng.choice(names["town"]).split(), rng.choice(ORG_SUFFIXES)], "ORG"
+        return rng.choice(names["org"]).split(), "ORG"
     if kind == "LOC":
-        return rng.choice(TOWNS).split(), "LOC"
+        return rng.choice(names["town"]).split(), "LOC"
     day, month, year = str(rng.randint(1, 28)), rng.choice(MONTHS), str(rng.randint(1990, 2025))
     if kind == "DATE_IN":
         return rng.choice([[year], [month, year], [month]]), "DATE"
     return rng.choice([[day, month, year], [day, month], [rng.choice(WEEKDAYS)], [month, day]]), "DATE"
 
 
-def _tagging_example(rng: random.Random) -> dict:
+def _tagging_example(rng: random.Random, pools: dict[str, dict[str, list[str]]], validation: bool) -> dict:
     template = rng.choice(TAGGING_TEMPLATES)
     words: list[str] = []
     tags: list[str] = []
     for token in template.split():
         if token.startswith("{") and token.endswith("}"):
-            entity, kind = _entity_words(token[1:-1], rng)
+            held_out = validation and rng.random() >= TAGGING_SEEN_IN_VALIDATION
+            entity, kind = _entity_words(token[1:-1], rng, pools["validation" if held_out else "train"])
             words += entity
             tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(entity) - 1)
         else:
@@ -503,20 +554,36 @@ def _tagging_example(rng: random.Random) -> dict:
     return {"words": words, "tags": tags}
 
 
-def make_tagging(rng: random.Random, n: int = 700) -> dict[str, list[dict]]:
-    """Return {"train": [...], "validation": [...]} of {"id", "words", "tags"} records (no duplicates)."""
+def make_tagging(rng: random.Random, n: int = 1000) -> dict[str, list[dict]]:
+    """Return {"train": [...], "validation": [...]} of {"id", "words", "tags"} records (no duplicates).
+
+    Names come from pools of invented names; the validation split draws most of its names from a
+    held-out part of each pool (``TAGGING_HELD_OUT_SHARE``), so most validation entities are unseen in
+    training and a tagger that memorises names fails on them.
+    """
+    pools = _tagging_name_pools(rng)
+    n_validation = round(n * VALIDATION_SHARE)
     records, seen = [], set()
     while len(records) < n:
-        record = _tagging_example(rng)
+        record = _tagging_example(rng, pools, validation=len(records) < n_validation)
         key = " ".join(record["words"])
         if key not in seen:
             seen.add(key)
             records.append(record)
-    n_validation = round(n * VALIDATION_SHARE)
     return {
         "train": [{"id": f"tag-train-{i:04d}", **r} for i, r in enumerate(records[n_validation:])],
         "validation": [{"id": f"tag-valid-{i:04d}", **r} for i, r in enumerate(records[:n_validation])],
     }
+
+
+def unseen_entity_share(datasets) -> float:
+    """Share of validation entities (tagging) whose words never appear as an entity in training."""
+    def entities(records):
+        return [tuple(r["words"][e.start : e.end + 1]) for r in records for e in bio_entities(r["tags"])]
+
+    train_entities = set(entities(datasets["tagging"]["train"]))
+    validation = entities(datasets["tagging"]["validation"])
+    return sum(e not in train_entities for e in validation) / len(validation)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -698,6 +765,7 @@ def _statistics(datasets, tokenizer) -> dict[str, str]:
         "qa_near_end": str(near_end),
         "qa_beyond_128": str(beyond),
         "qa_total": str(len(qa)),
+        "tag_unseen": f"{100 * unseen_entity_share(datasets):.0f} %",
     }
 
 
@@ -767,8 +835,13 @@ Each file is JSON Lines: one JSON object per line.
 **`tagging/{{train,validation}}.jsonl`** -- named-entity tagging.
 - `id` (str), `words` (list of str), `tags` (list of str, one per word), BIO tags over
   {", ".join(f"`{x}`" for x in ENTITY_TYPES)}: {", ".join(f"`{x}`" for x in TAGGING_LABELS)}.
-- Multi-word entities (`Marlow Bay`, `3 March 2019`), capitalised non-entities at the start of a
-  sentence, and organisations named after towns (`Osterby Bank` is an ORG, `Osterby` a LOC).
+- Multi-word entities (`Port Kowick`, `3 March 2019`), capitalised non-entities at the start of a
+  sentence, and organisations named after towns (`Mukton Bank` is an ORG, `Mukton` a LOC).
+- Names of people, towns and organisations are invented from syllables (`Stouhem Kuzin`, `Solondhaven`),
+  and {int(TAGGING_HELD_OUT_SHARE * 100)} % of each name list is kept for the validation split only:
+  {stats['tag_unseen']} of the validation entities never occur as an entity in training. A tagger that
+  remembers the names it saw (`modlayers.baselines.tagging.LookupTagger`) therefore scores low; one
+  that reads the context and the shape of a name does not.
 
 **`tokenizer/`** -- a cased WordPiece tokenizer: {stats['vocab']} tokens, special tokens `[PAD]` (id 0) `[UNK]` `[CLS]`
 `[SEP]` `[MASK]`, BERT-style post-processing (`[CLS] A [SEP]` and `[CLS] A [SEP] B [SEP]`). Its

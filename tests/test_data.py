@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import modlayers.data as data
+from modlayers.baselines.tagging import LookupTagger
 from modlayers import datasets_generator
 from modlayers.data import (
     CLASSIFICATION_LABELS,
@@ -20,6 +21,7 @@ from modlayers.data import (
     load_tagging,
     load_tokenizer,
 )
+from modlayers.metrics import bio_entities, entity_scores
 
 CHECKSUM_ROW = re.compile(r"^\| `([^`]+)` \| `([0-9a-f]{64})` \|$", re.MULTILINE)
 
@@ -230,3 +232,32 @@ def test_classification_sentences_often_name_two_topics_and_decide_late():
     records = load_classification("validation")
     late = ("really about", "the real topic was", "kept talking about was", "this one is about", "it is about", "made the news but")
     assert sum(any(cue in r["text"] for cue in late) for r in records) / len(records) >= 0.3
+
+
+# --- tagging: most validation names are new, so remembering names is not enough -----------------------
+
+
+def test_tagging_validation_entities_are_mostly_unseen_in_training():
+    train_entities = {
+        tuple(r["words"][e.start : e.end + 1]) for r in load_tagging("train") for e in bio_entities(r["tags"])
+    }
+    validation = [
+        tuple(r["words"][e.start : e.end + 1]) for r in load_tagging("validation") for e in bio_entities(r["tags"])
+    ]
+    unseen = sum(entity not in train_entities for entity in validation) / len(validation)
+    assert unseen >= 0.6, f"only {unseen:.0%} of validation entities are unseen in training"
+
+
+def test_tagging_word_lookup_baseline_stays_at_most_half_entity_f1():
+    train, validation = load_tagging("train"), load_tagging("validation")
+    predicted = LookupTagger(train).predict([r["words"] for r in validation])
+    f1 = entity_scores([r["tags"] for r in validation], predicted)["f1"]
+    assert f1 <= 0.50, f"a word -> tag lookup table gets entity F1 {f1:.3f} on validation (limit 0.50)"
+    assert f1 > 0.05, "the lookup baseline should still find the dates and the few seen names"
+
+
+def test_tagging_entity_words_split_into_sub_words_with_the_pretrained_tokenizer():
+    tokenizer = pytest.importorskip("modlayers.pretrained").load_pretrained_tokenizer()
+    words = [w for r in load_tagging("validation") for w, t in zip(r["words"], r["tags"]) if t != "O"]
+    split = sum(len(tokenizer.tokenize(w)) > 1 for w in words) / len(words)
+    assert split >= 0.5, f"only {split:.0%} of entity words are cut into sub-words by bert-base-uncased"

