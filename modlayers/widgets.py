@@ -12,7 +12,8 @@ functions, so what it shows is what the code does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -24,6 +25,39 @@ from modlayers.pooling import last_attended_index, last_non_pad_index
 
 # Controls size their label to its text ("row 0 length" is cut to "row 0 len..." at the default width).
 LABEL_STYLE = {"description_width": "initial"}
+
+
+def _controls(widget) -> list:
+    """Every descendant of ``widget`` that holds a ``value`` (sliders, toggles, text boxes), depth first."""
+    found = []
+    for child in getattr(widget, "children", ()):
+        if isinstance(child, widgets.ValueWidget):
+            found.append(child)
+        found.extend(_controls(child))
+    return found
+
+
+@contextmanager
+def values_restored(widget) -> Iterator:
+    """Drive ``widget``'s controls inside the block; on leaving it, put every control back as it was.
+
+    A check cell moves a widget's sliders to test what it shows; without this the student scrolls up
+    to a widget that no longer shows the picture next to it. Restoring a value runs the widget's
+    callback again, so its output (and ``.result``) is what it was before the block.
+
+    Example:
+        >>> w = pooling_widget(tokenizer, ["Rain in Osterby."])  # doctest: +SKIP
+        >>> with values_restored(w):  # doctest: +SKIP
+        ...     w.children[0].value = "left"  # a check moves the padding side
+        >>> w.children[0].value  # doctest: +SKIP
+        'right'
+    """
+    saved = [(control, control.value) for control in _controls(widget)]
+    try:
+        yield widget
+    finally:
+        for control, value in reversed(saved):
+            control.value = value
 
 
 def pad_sequences(

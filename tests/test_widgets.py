@@ -97,3 +97,28 @@ def test_pad_sequences_docstring_example_runs_as_written():
     (test,) = [t for t in finder.find(modlayers.widgets) if t.name.endswith(".pad_sequences")]
     result = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE).run(test)
     assert result.attempted >= 1 and result.failed == 0
+
+
+def test_values_restored_puts_every_control_and_the_output_back(tokenizer):
+    from modlayers.widgets import values_restored
+
+    w = pooling_widget(tokenizer, ["Rain in Osterby.", "Who won the final on Monday?"])
+    side, pad_choice, *sliders, _ = w.children
+    before = ([c.value for c in (side, pad_choice, *sliders)], w.result["pooled_index"].clone())
+    with values_restored(w):
+        side.value, pad_choice.value, sliders[0].value = "left", "[SEP]", 2
+        assert not torch.equal(w.result["pooled_index"], before[1])
+    assert [c.value for c in (side, pad_choice, *sliders)] == before[0]
+    assert torch.equal(w.result["pooled_index"], before[1])
+
+
+def test_values_restored_restores_even_when_a_check_fails(tokenizer):
+    from modlayers.widgets import values_restored
+
+    w = pooling_widget(tokenizer, ["Rain in Osterby."])
+    side = w.children[0]
+    with pytest.raises(AssertionError):
+        with values_restored(w):
+            side.value = "left"
+            raise AssertionError("a failed check")
+    assert side.value == "right"
