@@ -105,3 +105,13 @@ def test_benchmark_table_script_exists_and_names_the_notebooks_it_knows():
     result = subprocess.run([sys.executable, str(script), "zz"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no notebook starts with ['zz']" in result.stderr
     assert NOTEBOOKS[0].name in result.stderr
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_check_cells_that_move_a_widget_put_it_back(path):
+    """A check cell that sets a control's value runs inside ``values_restored``, so after Run All every
+    widget still shows what the picture next to it shows."""
+    nb = nbformat.read(path, as_version=4)
+    moving = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and ".value =" in c.source]
+    unrestored = [i for i in moving if "with values_restored(" not in nb.cells[i].source]
+    assert not unrestored, f"{path.name}: cells {unrestored} move a widget without modlayers.widgets.values_restored"
