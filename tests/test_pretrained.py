@@ -202,3 +202,15 @@ def test_the_tokenizer_checks_its_own_files_only(tmp_path, monkeypatch):
         load_pretrained_tokenizer()
     with pytest.raises(PretrainedChecksumError, match="model.safetensors"):
         load_pretrained("qa")
+
+
+@pytest.mark.parametrize("source", ["/no/such/folder", "./no_such_folder", "~/no_such_folder"])
+def test_a_source_path_to_no_folder_says_so_instead_of_asking_the_hub(source):
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        load_pretrained("qa", source=source)
+
+
+def test_a_local_folder_loads_as_given(tmp_path):
+    folder = copy_of_pretrained_folder(tmp_path)
+    model, tokenizer = load_pretrained("qa", source=folder)
+    assert model.config.hidden_size == 384 and tokenizer.vocab_size == 30522

@@ -39,12 +39,12 @@ def parser(prog: str = "python -m modlayers train") -> argparse.ArgumentParser:
                    help="torch's re-entrant checkpoint (default: the non-re-entrant one)")
     p.add_argument("--static-graph", action="store_true", help="DDP: static_graph=True")
     p.add_argument("--find-unused-parameters", action="store_true", help="DDP: find_unused_parameters=True")
-    p.add_argument("--batch-size", type=int, default=32, help="global batch: all ranks together (default: 32)")
+    p.add_argument("--batch-size", type=_at_least_one, default=32, help="global batch: all ranks together (default: 32)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--lr", type=float, default=None, help="default: the task's own")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, help="train on the first LIMIT records only")
+    p.add_argument("--limit", type=_at_least_one, default=None, help="train on the first LIMIT records only")
     p.add_argument("--layers", type=int, default=None, help="tiny model: number of layers")
     p.add_argument("--hidden-size", type=int, default=None, help="tiny model: hidden size")
     p.add_argument("--dropout", type=float, default=None, help="tiny model: hidden and attention dropout")
@@ -53,6 +53,13 @@ def parser(prog: str = "python -m modlayers train") -> argparse.ArgumentParser:
     p.add_argument("--memory-json", type=Path, default=None, help="write every rank's memory as JSON here")
     p.add_argument("--losses-json", type=Path, default=None, help="write the loss of every step as JSON here")
     return p
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ def build_parser(prog: str = "python -m modlayers finetune") -> argparse.Argumen
     parser.add_argument("--steps", type=_positive, default=200, help="optimisation steps (default: 200)")
     parser.add_argument("--batch-size", type=_positive, default=16, help="examples per step (default: 16)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-seconds", type=float, default=None, help="stop training after this many seconds")
+    parser.add_argument("--max-seconds", type=_positive_seconds, default=None, help="stop training after this many seconds")
     parser.add_argument("--json", action="store_true", help="also print the result (without the model) as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -39,9 +39,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
 def format_report(result: dict) -> str:
     """The metric and the baselines as a small aligned table, best first."""
-    rows = [(f"{result['model']} model, fine-tuned ({result['steps']} steps)", result["metric"])]
+    trained = "fine-tuned" if result["model"] == "pretrained" else "trained from scratch"
+    rows = [(f"{result['model']} model, {trained} ({result['steps']} steps)", result["metric"])]
     rows += list(result["baselines"].items())
     width = max(len(name) for name, _ in rows)
     lines = [f"{result['task']}: validation {result['metric_name']}", ""]

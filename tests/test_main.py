@@ -1,0 +1,19 @@
+"""Tests for modlayers/__main__.py: the command dispatcher says what it knows and what it does not."""
+
+from modlayers.__main__ import main
+
+
+def test_help_goes_to_stdout_and_succeeds(capsys):
+    assert main(["--help"]) == 0
+    out, err = capsys.readouterr()
+    assert "finetune" in out and "doctor" in out and err == ""
+
+
+def test_no_command_prints_the_commands_and_fails(capsys):
+    assert main([]) == 2
+    assert "Commands:" in capsys.readouterr().err
+
+
+def test_an_unknown_command_is_named(capsys):
+    assert main(["nosuch"]) == 2
+    assert "unknown command 'nosuch'" in capsys.readouterr().err
