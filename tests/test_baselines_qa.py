@@ -101,3 +101,12 @@ def test_bad_records_are_refused_with_what_to_pass():
         qa_baselines([], [{"question": "?", "answer_text": "x"}])
     with pytest.raises(ValueError, match="answer_text"):
         answer_lexicon([{"question": "Where?", "context": ""}])
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    import modlayers.baselines.qa
+
+    result = doctest.testmod(modlayers.baselines.qa, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 8 and result.failed == 0

@@ -100,3 +100,12 @@ def test_freezing_the_lower_layers_stops_their_gradients():
 def test_bad_options_are_refused_before_any_work(kwargs, match):
     with pytest.raises(ValueError, match=match):
         finetune(**{"progress": False, **kwargs})
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    import modlayers.finetuning.qa
+
+    result = doctest.testmod(modlayers.finetuning.qa, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0
