@@ -3,6 +3,8 @@
     python benchmarks/gpu_memory_check.py                 # on a CUDA machine, about a minute
     python benchmarks/gpu_memory_check.py --snapshot mem.pickle   # also a memory timeline
     python benchmarks/gpu_memory_check.py --device cpu --tiny     # the same code path on CPU
+    python benchmarks/gpu_memory_check.py --distributed           # per-rank memory: no sharding, DDP, FSDP2
+    python benchmarks/gpu_memory_check.py --distributed --device cpu --tiny   # its code path on 2 CPU processes
 
 For a bfloat16 TinyTransformer and a sweep of sequence lengths it measures, per
 policy, the activations saved for backward (exact accounting) and the peak of
@@ -15,10 +17,21 @@ Prints a table; exits 1 when a check fails, 0 when all pass.
 https://pytorch.org/memory_viz to see each layer's recompute in the backward pass.
 On CPU (``--device cpu``) the peak comes from the torch profiler instead, and the
 CUDA-only parts (bfloat16 default, snapshot) are skipped.
+
+``--distributed`` trains the tagging head on a TinyTransformer with no sharding (one
+process), DDP and FSDP2 (torchrun, one process per GPU; 2 processes on CPU), each with
+checkpointing off and every-layer, and prints every rank's parameters, gradients, Adam
+state, saved activations and peak (``torch.cuda.max_memory_allocated`` on a GPU). It
+checks each rank against the formula of ``modlayers.distributed.rank_memory`` (state
+divided by the world size under FSDP2 only, within 1%; activations in proportion to the
+rank's batch, within 5%) and exits 1 when a check fails.
 """
 
 import argparse
+import json
 import sys
+import tempfile
+from pathlib import Path
 
 import torch
 
@@ -66,17 +79,70 @@ def snapshot(path: str, device: torch.device, dtype: torch.dtype, layers: int, h
     torch.cuda.memory._record_memory_history(enabled=None)
 
 
+STATE_TOLERANCE, ACTIVATION_TOLERANCE = 0.01, 0.05
+
+
+def distributed(device: torch.device, tiny: bool) -> tuple[list[dict], bool]:
+    """Per-rank memory under no sharding, DDP and FSDP2, checked against the formula; (rank rows, all passed)."""
+    from modlayers.distributed import DistributedContext, launch, predict_rank_memory
+    from modlayers.distributed.rank_memory import COLUMNS, activations_for_batch
+    from modlayers.distributed.sweep import run_sweep
+
+    world = torch.cuda.device_count() if device.type == "cuda" else 2
+    layers, hidden, batch = (2, 64, 8) if tiny else (12, 512, 16 * world)
+    # no sharding: one process, this one
+    single = run_sweep(DistributedContext(device=device), [{"strategy": "none", "checkpointing": c} for c in ("off", "every-layer")],
+                       task="tagging", global_batch_size=batch, steps=2, num_hidden_layers=layers, hidden_size=hidden,
+                       hidden_dropout=0.0, attention_dropout=0.0)
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "ranks.json"
+        launch(["-m", "modlayers.distributed.sweep", "--runs", "ddp:off,ddp:every-layer,fsdp2:off,fsdp2:every-layer",
+                "--task", "tagging", "--device", device.type, "--steps", "2", "--layers", str(layers),
+                "--hidden-size", str(hidden), "--batch-size", str(batch), "--json", str(out)],
+               nproc_per_node=world, timeout=600)
+        results = single + json.loads(out.read_text())
+    parameters = single[0]["memory"][0]["parameters"]
+    whole_batch = {run["checkpointing"]: run["memory"][0]["activations"] for run in single}
+    rows, ok = [], True
+    for run in results:
+        for record in run["memory"]:
+            activations = activations_for_batch(whole_batch[run["checkpointing"]], batch, record["batch_per_rank"])
+            predicted = predict_rank_memory(parameters, run["strategy"], record["world_size"], activations)
+            errors = {c: abs(record[c] - predicted[c]) / predicted[c] for c in COLUMNS}
+            passed = all(errors[c] <= (ACTIVATION_TOLERANCE if c == "activations" else STATE_TOLERANCE) for c in COLUMNS)
+            ok &= passed
+            rows.append({**record, "check": f"{'PASS' if passed else 'FAIL'} largest error {max(errors.values()):.2%}"})
+    return rows, ok
+
+
+def print_distributed(rows: list[dict]) -> None:
+    print(f"{'strategy':>8} {'checkpointing':>13} {'rank':>4} {'batch':>5} {'params MiB':>10} {'grads MiB':>9} "
+          f"{'Adam MiB':>8} {'activ. MiB':>10} {'peak MiB':>8}  check against the formula")
+    for r in rows:
+        print(f"{r['strategy']:>8} {r['checkpointing']:>13} {r['rank']:>4} {r['batch_per_rank']:>5} "
+              f"{r['parameters'] / MIB:>10.2f} {r['gradients'] / MIB:>9.2f} {r['optimizer_state'] / MIB:>8.2f} "
+              f"{r['activations'] / MIB:>10.2f} {r['peak'] / MIB:>8.1f}  {r['check']}")
+    print(f"peak: {rows[0]['peak_source']}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu to try the code path")
     parser.add_argument("--tiny", action="store_true", help="a tiny float32 configuration (for CPU)")
     parser.add_argument("--snapshot", metavar="FILE.pickle", help="also record an allocator timeline (CUDA only)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="per-rank memory under no sharding, DDP and FSDP2 (torchrun, one process per GPU)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("No GPU visible to torch: run this on a CUDA machine, or try the code path with --device cpu --tiny.",
               file=sys.stderr)
         return 2
+    if args.distributed:
+        rows, ok = distributed(device, args.tiny)
+        print_distributed(rows)
+        print("all checks passed" if ok else "a check failed: a rank holds more or less than the formula predicts")
+        return 0 if ok else 1
     if args.tiny:
         size = dict(layers=2, hidden=16, heads=2, batch=1)
         seq_lens, dtype, repeats = (32,), torch.float32, 1

@@ -7,10 +7,13 @@ them back: memory for compute.
 
 Contract of :class:`GradientCheckpointingLayer`:
     - When ``gradient_checkpointing`` is on, the module is training and gradients are
-      enabled, the call runs through ``self._gradient_checkpointing_func`` (usually
+      enabled, ``forward`` runs through ``self._gradient_checkpointing_func`` (usually
       ``functools.partial(torch.utils.checkpoint.checkpoint, use_reentrant=...)``),
       with the keyword arguments bound and the positional arguments passed as the
       checkpoint's inputs.
+    - Only ``forward`` is checkpointed, as in transformers' newest release: the module's
+      hooks (forward pre-hooks, forward hooks, backward hooks; FSDP2's all-gather and
+      reshard) run once a step, outside the checkpoint, not again in the recompute.
     - Then a KV cache makes no sense (the recompute would write it twice), so
       ``use_cache`` is set to ``False`` and ``past_key_values``, ``cache`` and
       ``layer_past`` to ``None`` when given, with one warning naming the layer and
@@ -29,6 +32,12 @@ Sharp edges (from ``torch.utils.checkpoint``):
       gradient (torch warns). ``use_reentrant=False`` has neither problem.
     - Dropout draws the same mask in the recompute because the checkpoint saves and
       restores the RNG state (``preserve_rng_state=True``, the default).
+    - Under ``DistributedDataParallel(find_unused_parameters=True)`` (without
+      ``static_graph=True``) a re-entrant checkpoint fails in backward ("Expected to mark a
+      variable ready only once"). The layer raises a ``ValueError`` at its first forward
+      instead, naming both fixes: ``use_reentrant=False`` or ``static_graph=True``.
+    - The wrapping happens when the class is made: a ``forward`` assigned to the class
+      afterwards is not checkpointed unless wrapped with :func:`with_checkpointing`.
 
 Nested layers: a :class:`GradientCheckpointingLayer` may contain smaller ones (the kit's
 ``TinyTransformerLayer`` contains its ``TinyTransformerAttentionCore``), so a policy can
@@ -39,7 +48,10 @@ inner part would be recomputed twice.
 
 Switch it on with transformers' ``model.gradient_checkpointing_enable(...)`` /
 ``activation_checkpointing_enable(...)`` on a ``PreTrainedModel`` that contains the
-layer, or with :func:`enable_gradient_checkpointing` on any ``nn.Module``.
+layer, or with :func:`enable_gradient_checkpointing` on any ``nn.Module``. transformers'
+``every_n_layers`` counts only its own layer class; a model that sets
+``_set_gradient_checkpointing = set_gradient_checkpointing`` (the kit's ``TinyTransformer``
+does) has the kit's layers counted too.
 """
 
 import functools
@@ -49,6 +61,7 @@ import warnings
 import torch
 import transformers.modeling_layers
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.checkpoint import checkpoint
 from transformers.utils import logging
 
@@ -74,31 +87,48 @@ def _uses_reentrant(checkpoint_func) -> bool:
     return False
 
 
-class GradientCheckpointingLayer(nn.Module):
-    """Base class for a layer that can recompute its activations in the backward pass.
+def _check_not_under_ddp_finding_unused_parameters(layer: nn.Module) -> None:
+    """Raise before the step when DDP would fail in backward: re-entrant checkpoint + find_unused_parameters."""
+    ddp = getattr(DistributedDataParallel, "_active_ddp_module", None)  # the DDP whose forward is running, or None
+    if ddp is None or not getattr(ddp, "find_unused_parameters", False) or getattr(ddp, "static_graph", False):
+        return
+    raise ValueError(
+        f"{layer.__class__.__name__} is checkpointed with use_reentrant=True inside DistributedDataParallel("
+        "find_unused_parameters=True). That combination fails in the backward pass with 'Expected to mark a "
+        "variable ready only once': DDP looks for unused parameters before the re-entrant checkpoint recomputes the "
+        "layer, marks the layer's parameters unused, and then sees their gradients arrive. Fix it either way: "
+        "enable checkpointing with use_reentrant=False (e.g. model.gradient_checkpointing_enable("
+        "gradient_checkpointing_kwargs={'use_reentrant': False})), or wrap the model with "
+        "DistributedDataParallel(model, static_graph=True) (or find_unused_parameters=False when every parameter "
+        "gets a gradient)."
+    )
 
-    Subclass it instead of ``nn.Module`` and write ``forward`` as usual; pass the
-    tensors that need gradients (the hidden states) positionally::
 
-        class Block(GradientCheckpointingLayer):
-            def forward(self, hidden_states, attention_mask=None):
-                ...
+def with_checkpointing(forward):
+    """Wrap a layer's ``forward`` so that it runs through the checkpoint when checkpointing is on.
 
-        out = block(hidden_states, attention_mask=mask)  # not hidden_states=...
+    :class:`GradientCheckpointingLayer` applies it to the ``forward`` of every subclass when the class
+    is made. Only ``forward`` is checkpointed, not the module call: forward pre-hooks and forward hooks
+    (FSDP2's all-gather and reshard among them) run once, outside the checkpoint, and are not run again by
+    the recompute. Call it yourself only if you replace a layer's ``forward`` after its class is made
+    (``Layer.forward = with_checkpointing(new_forward)``); a plain function put there is not checkpointed.
 
-    Attributes:
-        gradient_checkpointing: class default ``False``; set per instance by
-            :func:`enable_gradient_checkpointing` or transformers' enable methods.
-        _gradient_checkpointing_func: the function that runs the checkpointed call,
-            ``func(function, *args)``; set alongside ``gradient_checkpointing``.
+    Example:
+        >>> class Block(GradientCheckpointingLayer):
+        ...     def forward(self, hidden_states):
+        ...         return hidden_states * 2
+        >>> Block.forward.__wrapped__.__name__
+        'forward'
     """
 
-    gradient_checkpointing = False
-
-    def __call__(self, *args, **kwargs):
+    @functools.wraps(forward)
+    def forward_with_checkpointing(self, *args, **kwargs):
+        # A subclass's forward is wrapped too (e.g. the FSDP<Layer> class fully_shard makes), so a call can pass
+        # through several wrappers: only the outermost one checkpoints.
+        is_outermost = type(self).forward is forward_with_checkpointing
         checkpointing = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
-        if not checkpointing or _inside_checkpointed_layer():  # inside one, the outer checkpoint recomputes this layer
-            return super().__call__(*args, **kwargs)
+        if not (checkpointing and is_outermost) or _inside_checkpointed_layer():
+            return forward(self, *args, **kwargs)  # inside a checkpointed layer, the outer checkpoint recomputes this one
 
         changed = []
         if kwargs.get("use_cache"):
@@ -115,6 +145,7 @@ class GradientCheckpointingLayer(nn.Module):
             )
 
         if _uses_reentrant(self._gradient_checkpointing_func):
+            _check_not_under_ddp_finding_unused_parameters(self)
             for name, value in kwargs.items():
                 if isinstance(value, torch.Tensor) and value.requires_grad:
                     warnings.warn(
@@ -126,19 +157,52 @@ class GradientCheckpointingLayer(nn.Module):
                         f"({self.__class__.__name__.lower()}({name}, ...)) or enable checkpointing with "
                         "use_reentrant=False.",
                         UserWarning,
-                        stacklevel=2,
+                        stacklevel=4,  # the caller of layer(...), past nn.Module's call
                     )
 
         # Keyword arguments are bound now; positional ones become the checkpoint's inputs.
-        return self._gradient_checkpointing_func(functools.partial(self._checkpointed_forward, **kwargs), *args)
+        return self._gradient_checkpointing_func(functools.partial(_run_checkpointed, forward, self, **kwargs), *args)
 
-    def _checkpointed_forward(self, *args, **kwargs):
-        """The call the checkpoint runs, in the forward pass and again in the recompute."""
-        _checkpointed_forwards.depth = getattr(_checkpointed_forwards, "depth", 0) + 1
-        try:
-            return super().__call__(*args, **kwargs)
-        finally:
-            _checkpointed_forwards.depth -= 1
+    return forward_with_checkpointing
+
+
+def _run_checkpointed(forward, layer, *args, **kwargs):
+    """The call the checkpoint runs, in the forward pass and again in the recompute (no module hooks)."""
+    _checkpointed_forwards.depth = getattr(_checkpointed_forwards, "depth", 0) + 1
+    try:
+        return forward(layer, *args, **kwargs)
+    finally:
+        _checkpointed_forwards.depth -= 1
+
+
+class GradientCheckpointingLayer(nn.Module):
+    """Base class for a layer that can recompute its activations in the backward pass.
+
+    Subclass it instead of ``nn.Module`` and write ``forward`` as usual; pass the
+    tensors that need gradients (the hidden states) positionally::
+
+        class Block(GradientCheckpointingLayer):
+            def forward(self, hidden_states, attention_mask=None):
+                ...
+
+        out = block(hidden_states, attention_mask=mask)  # not hidden_states=...
+
+    Each subclass's ``forward`` is wrapped by :func:`with_checkpointing` when the class is made, as in
+    transformers' newest ``GradientCheckpointingLayer``: the checkpoint holds ``forward`` only, and the
+    module's hooks run once per step, outside it.
+
+    Attributes:
+        gradient_checkpointing: class default ``False``; set per instance by
+            :func:`enable_gradient_checkpointing` or transformers' enable methods.
+        _gradient_checkpointing_func: the function that runs the checkpointed call,
+            ``func(function, *args)``; set alongside ``gradient_checkpointing``.
+    """
+
+    gradient_checkpointing = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.forward = with_checkpointing(cls.forward)
 
 
 CHECKPOINTABLE_LAYERS = (GradientCheckpointingLayer, transformers.modeling_layers.GradientCheckpointingLayer)
@@ -220,6 +284,60 @@ def enable_gradient_checkpointing(
         layer._gradient_checkpointing_func = checkpoint_func
         layer.gradient_checkpointing = index % every_n_layers == 0
     return [layer for layer in layers if layer.gradient_checkpointing]
+
+
+def set_gradient_checkpointing(
+    model: nn.Module,
+    enable: bool = True,
+    gradient_checkpointing_func=checkpoint,
+    every_n_layers: int = 1,
+) -> None:
+    """transformers' ``PreTrainedModel._set_gradient_checkpointing``, counting the kit's layers too.
+
+    transformers' ``activation_checkpointing_enable(every_n_layers=n)`` (and
+    ``gradient_checkpointing_enable``) call ``model._set_gradient_checkpointing``, which counts only
+    transformers' own ``GradientCheckpointingLayer`` s and switches every other module with a
+    ``gradient_checkpointing`` flag on: the kit's layers would all be checkpointed whatever ``n``.
+    A ``PreTrainedModel`` built from the kit's layers sets ``_set_gradient_checkpointing =
+    set_gradient_checkpointing`` (``TinyTransformerPreTrainedModel`` does), and then ``every_n_layers``
+    means what it says: the outermost checkpointable layers (the kit's and transformers') are counted in
+    order and layers ``0, n, 2n, ...`` are checkpointed, exactly like :func:`enable_gradient_checkpointing`.
+    A nested layer (an attention core) follows the layer it sits in, so a layer that is not chosen keeps
+    all its activations; other modules with the flag are set to ``enable``, as transformers does.
+
+    Args:
+        model: the model (``self`` when used as the method).
+        enable: switch on (``True``) or off.
+        gradient_checkpointing_func: ``func(function, *args)``, usually
+            ``functools.partial(torch.utils.checkpoint.checkpoint, use_reentrant=...)``.
+        every_n_layers: checkpoint every n-th layer (ignored when switching off).
+
+    Raises:
+        ValueError: ``every_n_layers < 1``, or no module of ``model`` can be checkpointed.
+
+    Example:
+        >>> class MyModel(PreTrainedModel):  # doctest: +SKIP
+        ...     _set_gradient_checkpointing = set_gradient_checkpointing
+    """
+    if not isinstance(every_n_layers, int) or every_n_layers < 1:
+        raise ValueError(f"every_n_layers must be an integer >= 1, got {every_n_layers!r}.")
+    found = False
+    for module in model.modules():  # other modules with the flag (and the model itself), as transformers does
+        if hasattr(module, "gradient_checkpointing") and not isinstance(module, CHECKPOINTABLE_LAYERS):
+            module._gradient_checkpointing_func = gradient_checkpointing_func
+            module.gradient_checkpointing = enable
+            found = True
+    for index, layer in enumerate(checkpointable_layers(model)):
+        chosen = enable and index % every_n_layers == 0
+        for module in _all_checkpointable(layer):  # the layer and the layers nested in it
+            module._gradient_checkpointing_func = gradient_checkpointing_func
+            module.gradient_checkpointing = chosen
+            found = True
+    if not found:
+        raise ValueError(
+            f"{type(model).__name__} is not compatible with gradient checkpointing: it contains no "
+            "GradientCheckpointingLayer. Make the repeated blocks subclass modlayers.GradientCheckpointingLayer."
+        )
 
 
 def disable_gradient_checkpointing(model: nn.Module) -> None:

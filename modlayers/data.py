@@ -76,7 +76,7 @@ def load_classification(split: str = "train") -> list[dict]:
     """Sentences and their topic.
 
     Args:
-        split: ``"train"`` (640 sentences) or ``"validation"`` (160).
+        split: ``"train"`` (1,280 sentences) or ``"validation"`` (320).
 
     Returns:
         A list of dicts ``{"id": str, "text": str, "label": int, "label_name": str}``; ``label`` indexes

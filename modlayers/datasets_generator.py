@@ -170,6 +170,48 @@ CLASSIFICATION_TEMPLATES = {
 
 NEUTRAL_OPENERS = ["", "", "", "", "By the way, ", "According to {name2}, ", "On {day}, ", "Apparently, ", "{name2} said that "]
 
+# Short noun phrases about each topic. The same pools fill both roles of a contrast sentence (the topic
+# it is really about, and the one it only mentions), so counting words cannot tell the two apart.
+CLASSIFICATION_PHRASES = {
+    "sports": [
+        "the {sport} {event}", "{team} and their new coach", "a {sport} training session", "the league table",
+        "the penalty in the last minute", "the referee's decisions", "tickets for the {event}", "the {sport} season",
+        "who scored the winning goal", "a record in the relay race", "the goalkeeper {team} signed",
+    ],
+    "cooking": [
+        "the recipe for {dish}", "how to bake {dish}", "a pinch of {ingredient}", "the bakery that sells {dish}",
+        "the sauce for the {dish}", "chopping {ingredient} finely", "{name}'s cookbook", "roasting {ingredient}",
+        "the chef's {dish} with {ingredient}", "dough left to rest", "a record number of {dish} sold",
+    ],
+    "weather": [
+        "the forecast for {day}", "the {weather} skies over {town}", "the storm warning", "the heatwave",
+        "heavy rain in {town}", "the fog this {daypart}", "snow on the hills", "the strong winds on {day}",
+        "a record high temperature", "showers after {time}", "how cold it got overnight",
+    ],
+    "technology": [
+        "the new {device}", "the update for the {device}", "{company}'s new data centre", "a bug in the app",
+        "the wifi network", "the firmware of the {device}", "a faster chip for the {device}", "the server backups",
+        "a password reset", "the video game stream", "a record number of {device} sales",
+    ],
+}
+
+# Sentences whose topic is decided by how the words are put together, not by which words occur. {clause}
+# is a full sentence of the label's topic, {other_clause} one of another topic (both without the final
+# full stop), {phrase} / {other_phrase} noun phrases of the label's / the other topic.
+CLASSIFICATION_CONTRASTS = [
+    "{other_clause}, but in the end it was really about {phrase}.",
+    "{other_clause}, or so it seemed; the story was really about {phrase}.",
+    "Everyone expected a piece on {other_phrase}, but this one is about {phrase}.",
+    "This is not about {other_phrase} at all; it is about {phrase}.",
+    "Forget {other_phrase}: what people kept talking about was {phrase}.",
+    "{clause}, and it had nothing to do with {other_phrase}.",
+    "{clause}; {other_phrase} was only mentioned in passing.",
+    "Although {other_phrase} came up first, {clause_lower}.",
+    "It was not {other_phrase} that made the news but {phrase}.",
+    "{other_clause}. That was the headline, but the real topic was {phrase}.",
+]
+CONTRAST_SHARE = 0.75  # the rest are plain one-topic sentences from CLASSIFICATION_TEMPLATES
+
 
 def _fill(template: str, rng: random.Random, slots: dict[str, list[str]]) -> str:
     """Fill every {slot} of ``template`` with a random choice for that slot."""
@@ -178,8 +220,45 @@ def _fill(template: str, rng: random.Random, slots: dict[str, list[str]]) -> str
     return template.format(**values)
 
 
-def make_classification(rng: random.Random, per_class: int = 200) -> dict[str, list[dict]]:
-    """Return {"train": [...], "validation": [...]} of {"id", "text", "label"} records, stratified."""
+def _clause(label: str, rng: random.Random, slots: dict[str, list[str]]) -> str:
+    """A one-topic sentence of ``label`` without its final punctuation (questions are skipped)."""
+    while True:
+        body = _fill(rng.choice(CLASSIFICATION_TEMPLATES[label]), rng, slots)
+        if not body.endswith("?"):
+            return body[:-1]
+
+
+def _contrast_sentence(label: str, rng: random.Random, slots: dict[str, list[str]]) -> str:
+    """A sentence about ``label`` that also names another topic, the class decided by the sentence's structure."""
+    other = rng.choice([x for x in CLASSIFICATION_LABELS if x != label])
+    clause = _clause(label, rng, slots)
+    values = {
+        "clause": clause,
+        "clause_lower": clause if clause.startswith(tuple(FIRST_NAMES)) else clause[0].lower() + clause[1:],
+        "other_clause": _clause(other, rng, slots),
+        "phrase": _fill(rng.choice(CLASSIFICATION_PHRASES[label]), rng, slots),
+        "other_phrase": _fill(rng.choice(CLASSIFICATION_PHRASES[other]), rng, slots),
+    }
+    return rng.choice(CLASSIFICATION_CONTRASTS).format(**values)
+
+
+def _plain_sentence(label: str, rng: random.Random, slots: dict[str, list[str]]) -> str | None:
+    """A one-topic sentence with a neutral opener, or None when the two do not make a sentence."""
+    opener = _fill(rng.choice(NEUTRAL_OPENERS), rng, slots)
+    body = _fill(rng.choice(CLASSIFICATION_TEMPLATES[label]), rng, slots)
+    if opener and not body.startswith(tuple(FIRST_NAMES)) and not body.startswith(("The Harbour", "The Valley")):
+        body = body[0].lower() + body[1:]
+    if opener.endswith("that ") and body.endswith("?"):
+        return None  # "X said that who won ...?" is not a sentence
+    return opener + body
+
+
+def make_classification(rng: random.Random, per_class: int = 400) -> dict[str, list[dict]]:
+    """Return {"train": [...], "validation": [...]} of {"id", "text", "label"} records, stratified.
+
+    A quarter of the sentences have one topic; the rest name two topics and are about the one their
+    structure says ("..., but in the end it was really about X"; "This is not about Y; it is about X").
+    """
     slots = dict(CLASSIFICATION_SLOTS)
     slots["name"] = FIRST_NAMES
     slots["name2"] = FIRST_NAMES
@@ -191,13 +270,13 @@ def make_classification(rng: random.Random, per_class: int = 200) -> dict[str, l
         texts: list[str] = []
         seen: set[str] = set()
         while len(texts) < per_class:
-            opener = _fill(rng.choice(NEUTRAL_OPENERS), rng, slots)
-            body = _fill(rng.choice(CLASSIFICATION_TEMPLATES[label]), rng, slots)
-            if opener and not body.startswith(tuple(FIRST_NAMES)) and not body.startswith(("The Harbour", "The Valley")):
-                body = body[0].lower() + body[1:]
-            if opener.endswith("that ") and body.endswith("?"):
-                continue  # "X said that who won ...?" is not a sentence
-            text = (opener + body).replace("the the ", "the ")
+            if rng.random() < CONTRAST_SHARE:
+                text = _contrast_sentence(label, rng, slots)
+            else:
+                text = _plain_sentence(label, rng, slots)
+                if text is None:
+                    continue
+            text = text.replace("the the ", "the ")
             text = text[0].upper() + text[1:]
             if text not in seen:
                 seen.add(text)
@@ -700,7 +779,14 @@ def write_all(out: Path, seed: int = SEED) -> dict[str, str]:
 
 
 def _statistics(datasets, tokenizer) -> dict[str, str]:
+    from modlayers.baselines.classification import classification_baselines
+
+    labels = {name: i for i, name in enumerate(CLASSIFICATION_LABELS)}
+    cls = {split: [{**r, "label": labels[r["label"]]} for r in datasets["classification"][split]] for split in ("train", "validation")}
+    cls_scores = classification_baselines(cls["train"], cls["validation"])
     return {
+        "cls_naive_bayes": f"{cls_scores['naive Bayes (bag of words)']:.2f}",
+        "cls_logistic": f"{cls_scores['logistic regression (bag of words)']:.2f}",
         "vocab": str(tokenizer.get_vocab_size()),
         "split_share": f"{100 * word_split_share(tokenizer, datasets):.0f} %",
         **_qa_statistics(datasets),
@@ -748,9 +834,15 @@ Each file is JSON Lines: one JSON object per line.
 - `id` (str), `text` (str), `label` (str): one of {", ".join(f"`{x}`" for x in CLASSIFICATION_LABELS)}.
   `load_classification` turns `label` into its index in `CLASSIFICATION_LABELS` and keeps the word as
   `label_name`.
-- Balanced: {sizes['classification']['train'] // len(CLASSIFICATION_LABELS)} training and {sizes['classification']['validation'] // len(CLASSIFICATION_LABELS)} validation sentences per class. About 14 templates per class,
-  shared names, towns and days, neutral openers ("According to Mira, ..."), and words that appear in
-  two classes (*record*, *fresh*, *game*, *stream*).
+- Balanced: {sizes['classification']['train'] // len(CLASSIFICATION_LABELS)} training and {sizes['classification']['validation'] // len(CLASSIFICATION_LABELS)} validation sentences per class.
+- The topic is decided by how the sentence is built, not by which words it uses. A quarter of the
+  sentences have one topic (about 14 templates per class, neutral openers such as "According to Mira, ...",
+  words shared by two classes such as *record*, *fresh*, *stream*); the rest name two topics and are
+  about the one their structure says, often late: "..., but in the end it was really about the heatwave",
+  "This is not about the new phone at all; it is about how to bake lasagne", "..., and it had nothing to
+  do with the league table". Both topics come from the same phrase lists, so a bag of words cannot tell
+  them apart: on the validation split naive Bayes on word counts gets {stats['cls_naive_bayes']} and logistic
+  regression on word counts {stats['cls_logistic']} (majority class: 0.25; `modlayers.baselines.classification`).
 
 **`qa/{{train,validation}}.jsonl`** -- extractive question answering.
 - `id` (str), `context` (str), `question` (str), `answer_text` (str), `answer_start` (int): the

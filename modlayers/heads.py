@@ -5,21 +5,25 @@ Use them exactly like transformers' own::
     class MyClassifier(GenericForSequenceClassification, LlamaPreTrainedModel):
         pass
 
-Each head builds the base model with ``AutoModel.from_config(config)`` under
-``base_model_prefix`` (``"model"`` unless the subclass says otherwise, e.g. ``"bert"``),
-adds one linear layer and calls ``post_init()``. The state dict therefore matches
-transformers' ``<Arch>For<Task>`` and loads in both directions.
+Each head builds the base model with ``AutoModel.from_config(config)`` (without parts
+no head uses, such as BERT's pooler: :func:`modlayers.base_model.build_base_model`) under
+``base_model_prefix`` (the architecture's own, e.g. ``"model"`` for Llama and ``"bert"`` for
+BERT, unless the subclass sets another), adds one linear layer and calls ``post_init()``.
+Checkpoints load and save across transformers' prefixes (:mod:`modlayers.head_checkpoints`).
 
 What differs from upstream, on purpose:
     - the loss follows ``config.problem_type`` and the labels, never the class name;
     - the config is never modified (the inferred problem type is not written back);
-    - bad input raises a ValueError/TypeError before the base model runs;
-    - a loss with nothing to learn from is 0.0, not NaN (see :mod:`modlayers.losses`).
+    - bad input raises a ValueError/TypeError before the base model runs (value checks
+      are skipped inside ``torch.compile``, so ``fullgraph=True`` works);
+    - a loss with nothing to learn from is 0.0, not NaN (see :mod:`modlayers.losses`);
+    - ``num_items_in_batch`` (from ``Trainer``) divides the summed loss, so gradient
+      accumulation and several processes give the full-batch gradient; it never reaches
+      the base model.
 """
 
 import torch
 from torch import nn
-from transformers import AutoModel
 from transformers.modeling_outputs import (
     QuestionAnsweringModelOutput,
     SequenceClassifierOutputWithPast,
@@ -27,7 +31,8 @@ from transformers.modeling_outputs import (
 )
 from transformers.utils import logging
 
-from modlayers.base_model import cache_of, call_base_model, output_cache_field
+from modlayers.base_model import build_base_model, cache_of, call_base_model, output_cache_field, pop_loss_kwargs
+from modlayers.head_checkpoints import load_pretrained, register_prefix_hook, use_architecture_prefix, with_transformers_prefix
 from modlayers.losses import (
     check_sequence_classification_labels,
     check_span_positions,
@@ -128,14 +133,31 @@ class GenericForSequenceClassification:
         >>> out.logits.shape  # (batch, num_labels)
     """
 
-    base_model_prefix = "model"
+    accepts_loss_kwargs = True  # Trainer then passes num_items_in_batch, which the loss uses
+    transformers_task_mapping = "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES"  # transformers' classes for this task, by model type
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        use_architecture_prefix(cls)
 
     def __init__(self, config):
         super().__init__(config)
+        self.loss_type = "ForSequenceClassification"  # not guessed from the class name (Trainer reads it)
         self.num_labels = config.num_labels
-        setattr(self, self.base_model_prefix, AutoModel.from_config(config))
+        setattr(self, self.base_model_prefix, build_base_model(config))
         self.score = nn.Linear(config.get_text_config().hidden_size, self.num_labels, bias=False)
         self.post_init()
+        register_prefix_hook(self)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' ``from_pretrained``; finds the base weights under any known prefix, raises if none
+        would load (see :mod:`modlayers.head_checkpoints`)."""
+        return load_pretrained(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained``, the base weights under the prefix of transformers' class for the task."""
+        return super().save_pretrained(save_directory, *args, **with_transformers_prefix(self, kwargs))
 
     def forward(
         self,
@@ -151,6 +173,7 @@ class GenericForSequenceClassification:
         **kwargs,
     ) -> SequenceClassifierOutputWithPast:
         cache = _one_cache(past_key_values, cache)
+        loss_kwargs = pop_loss_kwargs(kwargs)  # for the loss only, never for the base model
         batch_size, _ = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
         problem_type = None
         if labels is not None:
@@ -168,7 +191,7 @@ class GenericForSequenceClassification:
             last_token = last_non_pad_index(input_ids, pad_token_id)  # (batch,)
         else:
             last_token = -1  # the last position of every row
-            if input_ids is None:
+            if input_ids is None and not torch.compiler.is_compiling():
                 logger.warning_once(
                     f"{self.__class__.__name__} cannot see padding in inputs_embeds, so it pools the last "
                     "position of every row. Pass input_ids, or use left padding, if rows are padded."
@@ -190,7 +213,7 @@ class GenericForSequenceClassification:
 
         loss = None
         if labels is not None:
-            loss = sequence_classification_loss(pooled_logits, labels, problem_type, self.num_labels)
+            loss = sequence_classification_loss(pooled_logits, labels, problem_type, self.num_labels, **loss_kwargs)
 
         output = SequenceClassifierOutputWithPast(
             loss=loss,
@@ -221,13 +244,30 @@ class GenericForQuestionAnswering:
         >>> out.start_logits.shape  # (batch, seq_len)
     """
 
-    base_model_prefix = "model"
+    accepts_loss_kwargs = True  # Trainer then passes num_items_in_batch, which the loss uses
+    transformers_task_mapping = "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES"  # transformers' classes for this task, by model type
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        use_architecture_prefix(cls)
 
     def __init__(self, config):
         super().__init__(config)
-        setattr(self, self.base_model_prefix, AutoModel.from_config(config))
+        self.loss_type = "ForQuestionAnswering"
+        setattr(self, self.base_model_prefix, build_base_model(config))
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         self.post_init()
+        register_prefix_hook(self)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' ``from_pretrained``; finds the base weights under any known prefix, raises if none
+        would load (see :mod:`modlayers.head_checkpoints`)."""
+        return load_pretrained(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained``, the base weights under the prefix of transformers' class for the task."""
+        return super().save_pretrained(save_directory, *args, **with_transformers_prefix(self, kwargs))
 
     def get_input_embeddings(self):
         return getattr(self, self.base_model_prefix).get_input_embeddings()
@@ -249,6 +289,7 @@ class GenericForQuestionAnswering:
         **kwargs,
     ) -> QuestionAnsweringModelOutput:
         cache = _one_cache(past_key_values, cache)
+        loss_kwargs = pop_loss_kwargs(kwargs)  # for the loss only, never for the base model
         batch_size, _ = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
         check_span_positions(start_positions, end_positions, batch_size)
 
@@ -269,7 +310,7 @@ class GenericForQuestionAnswering:
 
         loss = None
         if start_positions is not None:
-            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions)
+            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions, **loss_kwargs)
 
         output = QuestionAnsweringModelOutput(
             loss=loss,
@@ -298,12 +339,18 @@ class GenericForTokenClassification:
         >>> out.logits.shape  # (batch, seq_len, num_labels)
     """
 
-    base_model_prefix = "model"
+    accepts_loss_kwargs = True  # Trainer then passes num_items_in_batch, which the loss uses
+    transformers_task_mapping = "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES"  # transformers' classes for this task, by model type
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        use_architecture_prefix(cls)
 
     def __init__(self, config):
         super().__init__(config)
+        self.loss_type = "ForTokenClassification"
         self.num_labels = config.num_labels
-        setattr(self, self.base_model_prefix, AutoModel.from_config(config))
+        setattr(self, self.base_model_prefix, build_base_model(config))
         if getattr(config, "classifier_dropout", None) is not None:
             classifier_dropout = config.classifier_dropout
         elif getattr(config, "hidden_dropout", None) is not None:
@@ -317,6 +364,17 @@ class GenericForTokenClassification:
             bias=getattr(config, "token_classification_bias", True),
         )
         self.post_init()
+        register_prefix_hook(self)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' ``from_pretrained``; finds the base weights under any known prefix, raises if none
+        would load (see :mod:`modlayers.head_checkpoints`)."""
+        return load_pretrained(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' ``save_pretrained``, the base weights under the prefix of transformers' class for the task."""
+        return super().save_pretrained(save_directory, *args, **with_transformers_prefix(self, kwargs))
 
     def forward(
         self,
@@ -332,6 +390,7 @@ class GenericForTokenClassification:
         **kwargs,
     ) -> TokenClassifierOutput:
         cache = _one_cache(past_key_values, cache)
+        loss_kwargs = pop_loss_kwargs(kwargs)  # for the loss only, never for the base model
         batch_size, seq_len = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
         if labels is not None:
             check_token_labels(labels, self.num_labels, batch_size, seq_len)
@@ -351,7 +410,7 @@ class GenericForTokenClassification:
 
         loss = None
         if labels is not None:
-            loss = token_classification_loss(logits, labels, self.num_labels)
+            loss = token_classification_loss(logits, labels, self.num_labels, **loss_kwargs)
 
         output = TokenClassifierOutput(
             loss=loss,

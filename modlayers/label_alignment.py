@@ -12,6 +12,10 @@ came from (``None`` for special tokens), which is all it takes to move labels ac
 - :func:`tokenize_and_align_labels` -- the same over a batch of sentences, ready for the head;
 - :func:`word_predictions` -- the way back: one prediction per word, read off its first sub-word.
 
+A word the tokenizer turns into no token at all (``""``, a space, a zero-width space ``"\\u200b"``)
+has no label on any token and gets no prediction: ``None`` from :func:`word_predictions`, the tag
+``NO_TOKEN_TAG = "O"`` from :func:`modlayers.pipelines.tag_sentences`.
+
 Labels are integer ids into a list of BIO tag names (``label_names``), like ``config.id2label``.
 """
 
@@ -23,8 +27,12 @@ import torch
 
 from modlayers.losses import IGNORE_INDEX
 
+NO_TOKEN_TAG = "O"
+"""The tag given to a word with no token (dropped by the tokenizer or cut off): the model saw nothing to tag."""
+
 __all__ = [
     "IGNORE_INDEX",
+    "NO_TOKEN_TAG",
     "check_bio_tag",
     "continuation_labels",
     "align_labels_to_tokens",
@@ -245,25 +253,31 @@ def tokenize_and_align_labels(
     return features, word_ids
 
 
-def word_predictions(token_predictions, word_ids: Sequence[int | None]) -> list[int]:
+def word_predictions(token_predictions, word_ids: Sequence[int | None], *, num_words: int | None = None) -> list[int | None]:
     """One prediction per word: the prediction made on the word's first sub-word.
 
-    This mirrors the default alignment, where only first sub-words are trained. Words the tokens do
-    not reach (truncated away) get no prediction, so the result is as long as the words covered.
+    This mirrors the default alignment, where only first sub-words are trained. A word with no token
+    has no prediction and gets ``None``: a word the tokenizer drops entirely (``""``, ``" "``, a
+    zero-width space ``"\\u200b"``, a soft hyphen) and, when ``num_words`` is given, a word cut off by
+    truncation. Without ``num_words`` the result stops at the last word the tokens reach.
 
     Args:
         token_predictions: ``(seq,)`` predicted label ids of one sentence (``logits.argmax(-1)[i]``).
         word_ids: the sentence's ``word_ids()``, same length.
+        num_words: the number of words in the sentence, to get exactly one entry per word.
 
     Returns:
-        ``list[int]``, the label id of words ``0, 1, ...``.
+        ``list[int | None]``, the label id of words ``0, 1, ...``; ``None`` for a word without a token.
 
     Raises:
-        ValueError: the two sequences have different lengths, or the word ids skip a word.
+        ValueError: the two sequences have different lengths, or the word ids reach a word
+            ``>= num_words``.
 
     Example:
         >>> word_predictions([0, 1, 2, 0, 0], [None, 0, 0, 1, None])
         [1, 0]
+        >>> word_predictions([0, 1, 3, 0], [None, 0, 2, None], num_words=4)  # word 1 has no token, word 3 cut off
+        [1, None, 3, None]
     """
     predictions = token_predictions.tolist() if isinstance(token_predictions, torch.Tensor) else list(token_predictions)
     ids = _word_ids_list(word_ids)
@@ -276,12 +290,14 @@ def word_predictions(token_predictions, word_ids: Sequence[int | None]) -> list[
     for position, w in enumerate(ids):
         if w is not None and w not in first_token:
             first_token[w] = position
-    if not first_token:
-        return []
-    missing = [w for w in range(max(first_token) + 1) if w not in first_token]
-    if missing:
-        raise ValueError(f"word ids skip words {missing[:5]}; pass the word_ids() of the same encoding.")
-    return [int(predictions[first_token[w]]) for w in range(len(first_token))]
+    reached = max(first_token) + 1 if first_token else 0
+    if num_words is not None and reached > num_words:
+        raise ValueError(
+            f"the tokens come from word {reached - 1} but num_words={num_words}; pass the word count of the "
+            f"sentence that was tokenized."
+        )
+    n = reached if num_words is None else num_words
+    return [int(predictions[first_token[w]]) if w in first_token else None for w in range(n)]
 
 
 def tags_to_ids(tags: Sequence[str], label_names: Sequence[str]) -> list[int]:
@@ -312,6 +328,11 @@ def ids_to_tags(ids: Sequence[int], label_names: Sequence[str]) -> list[str]:
         ['B-PER', 'O']
     """
     values = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+    if any(i is None for i in values):
+        raise ValueError(
+            f"label ids {values} hold None: a word without a token has no prediction. Give those words a tag "
+            f"of your choice first (tag_sentences uses {NO_TOKEN_TAG!r})."
+        )
     bad = [i for i in values if not 0 <= int(i) < len(label_names)]
     if bad:
         raise ValueError(

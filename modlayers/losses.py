@@ -8,6 +8,17 @@ from a class name.
 A batch in which every target is ignored (all ``-100``, or every answer outside the
 window) has nothing to learn from: its loss is ``0.0``, still connected to the
 graph so ``backward()`` works and gives zero gradients. Upstream returns NaN there.
+
+Gradient accumulation: every ``*_loss`` function takes ``num_items_in_batch``, the
+number of targets in the *whole* batch that one optimizer step sees (all accumulated
+micro-batches, all processes), as transformers' ``Trainer`` passes it. Given, the loss
+is ``sum / num_items_in_batch`` instead of a mean over this micro-batch, so the
+micro-batches' losses add up to the full batch's mean whatever their sizes.
+
+Value checks (labels in range, positions not negative) read tensors on the host. Inside
+``torch.compile`` (``torch.compiler.is_compiling()``) they are skipped, so the compiled
+graph has no data-dependent host read and no device synchronisation; shapes and dtypes
+are still checked. Run the model eagerly once to get the clear errors.
 """
 
 import torch
@@ -26,18 +37,36 @@ def _require_tensor(name: str, value) -> None:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}.")
 
 
-def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def _checks_values() -> bool:
+    """False inside torch.compile: value checks would read tensors on the host."""
+    return not torch.compiler.is_compiling()
+
+
+def _divide(summed: torch.Tensor, count) -> torch.Tensor:
+    """``summed / count``; ``count`` is a number or a (0-d or 1-element) tensor, e.g. Trainer's ``num_items_in_batch``."""
+    if isinstance(count, torch.Tensor):
+        count = count.to(summed.device).reshape(())
+    return summed / count
+
+
+def masked_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX, num_items_in_batch=None
+) -> torch.Tensor:
     """Mean cross-entropy over the targets that are not ``ignore_index``; ``0.0`` if there are none.
 
     Args:
         logits: ``(n, num_classes)``.
         targets: ``(n,)`` int64 class indices or ``ignore_index``.
+        num_items_in_batch: if given, divide the summed loss by it instead of by the number of
+            kept targets here (gradient accumulation: the count over the whole batch).
 
     Example:
         >>> masked_cross_entropy(torch.zeros(2, 4), torch.tensor([1, -100]))  # log(4)
         tensor(1.3863)
     """
     summed = F.cross_entropy(logits, targets, ignore_index=ignore_index, reduction="sum")
+    if num_items_in_batch is not None:
+        return _divide(summed, num_items_in_batch)
     kept = (targets != ignore_index).sum()
     return summed / kept.clamp(min=1)
 
@@ -49,6 +78,8 @@ def _check_class_indices(name: str, labels: torch.Tensor, num_labels: int) -> No
             f"{name} must be integer class indices for classification, got dtype {labels.dtype}. "
             "Convert with .long(); for multi-hot float targets use problem_type='multi_label_classification'."
         )
+    if not _checks_values():
+        return
     bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= num_labels))
     if bool(bad.any()):
         values = sorted(set(labels[bad].tolist()))[:5]
@@ -118,7 +149,7 @@ def check_sequence_classification_labels(
                 f"multi_label_classification needs a multi-hot row per example: labels of shape "
                 f"({batch_size}, {num_labels}), got {shape}.{hint}"
             )
-        if bool(((labels < 0) | (labels > 1)).any()):
+        if _checks_values() and bool(((labels < 0) | (labels > 1)).any()):
             raise ValueError("multi_label_classification labels must lie in [0, 1] (1 = the label applies).")
     else:  # regression
         expected = ((batch_size,), (batch_size, 1)) if num_labels == 1 else ((batch_size, num_labels),)
@@ -136,6 +167,7 @@ def sequence_classification_loss(
     labels: torch.Tensor,
     problem_type: str | None = None,
     num_labels: int | None = None,
+    num_items_in_batch=None,
 ) -> torch.Tensor:
     """Loss of a sequence classifier from its pooled logits.
 
@@ -146,6 +178,11 @@ def sequence_classification_loss(
             ignoring -100) or ``"multi_label_classification"`` (BCE with logits); ``None``
             infers it with :func:`infer_problem_type`.
         num_labels: defaults to ``pooled_logits.shape[-1]``.
+        num_items_in_batch: the number of label values in the whole batch (Trainer counts the
+            labels that are not -100). Given, the loss is the *summed* loss divided by it: for
+            every problem type the loss is a mean over label values (examples for single label and
+            one-output regression; examples x outputs for multi-output regression and multi label),
+            so this gives the full-batch mean when micro-batches are accumulated.
 
     Returns:
         A scalar tensor.
@@ -163,13 +200,17 @@ def sequence_classification_loss(
     check_sequence_classification_labels(labels, problem_type, num_labels, batch_size)
     labels = labels.to(pooled_logits.device)
 
+    reduction = "mean" if num_items_in_batch is None else "sum"
     if problem_type == "regression":
         if num_labels == 1:
-            return F.mse_loss(pooled_logits.reshape(-1), labels.reshape(-1).to(pooled_logits.dtype))
-        return F.mse_loss(pooled_logits, labels.to(pooled_logits.dtype))
-    if problem_type == "single_label_classification":
-        return masked_cross_entropy(pooled_logits.view(-1, num_labels), labels.reshape(-1).long())
-    return F.binary_cross_entropy_with_logits(pooled_logits, labels.to(pooled_logits.dtype))
+            loss = F.mse_loss(pooled_logits.reshape(-1), labels.reshape(-1).to(pooled_logits.dtype), reduction=reduction)
+        else:
+            loss = F.mse_loss(pooled_logits, labels.to(pooled_logits.dtype), reduction=reduction)
+    elif problem_type == "single_label_classification":
+        return masked_cross_entropy(pooled_logits.view(-1, num_labels), labels.reshape(-1).long(), num_items_in_batch=num_items_in_batch)
+    else:
+        loss = F.binary_cross_entropy_with_logits(pooled_logits, labels.to(pooled_logits.dtype), reduction=reduction)
+    return loss if num_items_in_batch is None else _divide(loss, num_items_in_batch)
 
 
 # ---------------------------------------------------------------- question answering
@@ -194,8 +235,11 @@ def check_span_positions(start_positions, end_positions, batch_size: int) -> Non
             raise ValueError(f"{name} must have shape ({batch_size},), one position per example, got {tuple(positions.shape)}.")
         if not _is_integer(positions):
             raise TypeError(f"{name} must be integer token positions, got dtype {positions.dtype}. Convert with .long().")
-        negative = (positions.reshape(-1) < 0).nonzero().flatten().tolist()
-        if negative:
+        if not _checks_values():
+            continue
+        is_negative = positions.reshape(-1) < 0  # (batch,)
+        if bool(is_negative.any()):
+            negative = is_negative.nonzero().flatten().tolist()
             raise ValueError(
                 f"{name} are negative for example(s) {negative}. Positions are token indices >= 0; "
                 "to mark an answer that is not in the window use a position >= seq_len (it is ignored)."
@@ -207,6 +251,7 @@ def question_answering_loss(
     end_logits: torch.Tensor,
     start_positions: torch.Tensor,
     end_positions: torch.Tensor,
+    num_items_in_batch=None,
 ) -> torch.Tensor:
     """Mean of the start and end cross-entropies of an extractive QA head.
 
@@ -217,6 +262,10 @@ def question_answering_loss(
     Args:
         start_logits, end_logits: ``(batch, seq_len)``.
         start_positions, end_positions: ``(batch,)`` integer token positions, ``>= 0``.
+        num_items_in_batch: the number of examples in the whole batch. Given, each half is
+            its summed cross-entropy divided by it (examples whose position lies outside the
+            window add nothing). transformers' ``Trainer`` counts only a ``labels`` input, so
+            for QA it passes no count and divides by the accumulation steps itself.
 
     Example:
         >>> question_answering_loss(torch.zeros(1, 4), torch.zeros(1, 4), torch.tensor([1]), torch.tensor([2]))
@@ -232,8 +281,8 @@ def question_answering_loss(
     # Everything past the window becomes seq_len, a class the logits do not have, and is ignored.
     start_positions = start_positions.reshape(-1).to(start_logits.device).long().clamp(0, seq_len)  # (batch,)
     end_positions = end_positions.reshape(-1).to(end_logits.device).long().clamp(0, seq_len)  # (batch,)
-    start_loss = masked_cross_entropy(start_logits, start_positions, ignore_index=seq_len)
-    end_loss = masked_cross_entropy(end_logits, end_positions, ignore_index=seq_len)
+    start_loss = masked_cross_entropy(start_logits, start_positions, seq_len, num_items_in_batch)
+    end_loss = masked_cross_entropy(end_logits, end_positions, seq_len, num_items_in_batch)
     return (start_loss + end_loss) / 2
 
 
@@ -251,7 +300,9 @@ def check_token_labels(labels: torch.Tensor, num_labels: int, batch_size: int, s
     _check_class_indices("labels", labels, num_labels)
 
 
-def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor, num_labels: int | None = None) -> torch.Tensor:
+def token_classification_loss(
+    logits: torch.Tensor, labels: torch.Tensor, num_labels: int | None = None, num_items_in_batch=None
+) -> torch.Tensor:
     """Cross-entropy over every token whose label is not -100, computed in float32.
 
     The logits are upcast first: in float16/bfloat16 the log-sum-exp over many
@@ -260,6 +311,8 @@ def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor, num_la
     Args:
         logits: ``(batch, seq_len, num_labels)``.
         labels: ``(batch, seq_len)`` class indices or -100.
+        num_items_in_batch: the number of labelled tokens (not -100) in the whole batch, as
+            ``Trainer`` counts them. Given, the loss is the summed loss divided by it.
 
     Example:
         >>> token_classification_loss(torch.zeros(1, 3, 2), torch.tensor([[0, -100, 1]]))  # log(2)
@@ -272,4 +325,4 @@ def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor, num_la
     check_token_labels(labels, num_labels, batch_size, seq_len)
     flat_logits = logits.reshape(-1, num_labels).float()  # (batch * seq_len, num_labels)
     flat_labels = labels.reshape(-1).to(logits.device).long()  # (batch * seq_len,)
-    return masked_cross_entropy(flat_logits, flat_labels)
+    return masked_cross_entropy(flat_logits, flat_labels, num_items_in_batch=num_items_in_batch)

@@ -2,9 +2,9 @@
 
 - :func:`accuracy` -- sequence classification (and per-token accuracy).
 - :func:`exact_match`, :func:`token_f1`, :func:`squad_scores` -- extractive question answering, as
-  in the SQuAD evaluation script: both texts are normalised (lower case, no punctuation, no articles
-  ``a/an/the``, single spaces), then compared whole (exact match) or as bags of words (F1); against
-  several reference answers the best score counts.
+  in the official SQuAD v1.1 evaluation script (``evaluate-v1.1.py``): both texts are normalised (lower
+  case, no punctuation, no articles ``a/an/the``, single spaces), then compared whole (exact match) or
+  as bags of words (F1); against several reference answers the best score counts.
 - :func:`bio_entities`, :func:`entity_scores` -- token classification at the level of *entities*,
   like seqeval: entities are read from BIO tags and a predicted entity counts only if its type and
   both boundaries match a true one.
@@ -103,8 +103,8 @@ def exact_match(prediction: str, ground_truths: str | Sequence[str]) -> float:
 def _f1_one(prediction: str, reference: str) -> float:
     predicted = normalize_answer(prediction).split()
     true = normalize_answer(reference).split()
-    if not predicted or not true:
-        return float(predicted == true)  # both empty: 1; one empty: 0
+    # As the v1.1 script: no common word, F1 0, even when both texts normalise to nothing ("" vs "", "the" vs
+    # "a"), where exact match is 1. (The v2.0 script gives 1 there, for its unanswerable questions.)
     common = sum((Counter(predicted) & Counter(true)).values())
     if common == 0:
         return 0.0
@@ -117,7 +117,10 @@ def token_f1(prediction: str, ground_truths: str | Sequence[str]) -> float:
     """Word-overlap F1 between the normalised prediction and the best-matching reference.
 
     Precision is the share of predicted words found in the reference, recall the share of reference
-    words found in the prediction (counted with multiplicity).
+    words found in the prediction (counted with multiplicity). As in the official SQuAD v1.1 script,
+    texts with no word in common score 0, also when both normalise to nothing (``token_f1("", "")`` and
+    ``token_f1("the", "a")`` are 0.0, though their exact match is 1.0); the v2.0 script, made for
+    unanswerable questions, scores that case 1.
 
     Example:
         >>> token_f1("Eiffel Tower in Paris", "the Eiffel Tower")  # p = 2/4, r = 2/2

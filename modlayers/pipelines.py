@@ -20,7 +20,7 @@ from typing import Sequence
 
 import torch
 
-from modlayers.label_alignment import ids_to_tags, word_predictions
+from modlayers.label_alignment import NO_TOKEN_TAG, ids_to_tags, word_predictions
 from modlayers.metrics import entity_scores, squad_scores
 from modlayers.spans import Answer, decode_answers, decode_windows, encode_qa_windows
 from modlayers.training import batches_from, predict
@@ -140,8 +140,10 @@ def tag_sentences(
 ) -> list[list[str]]:
     """Predict one BIO tag per word for each sentence (given as a list of words).
 
-    Each word is tagged with the prediction on its first sub-word (:func:`word_predictions`); words cut
-    off by ``max_length`` are tagged ``"O"``.
+    Each word is tagged with the prediction on its first sub-word (:func:`word_predictions`). A word
+    with no token gets no prediction and is tagged ``NO_TOKEN_TAG`` (``"O"``): a word the tokenizer
+    drops (``""``, ``" "``, ``"\\u200b"``) or one cut off by ``max_length``. So the result always
+    has one tag per word, as :func:`modlayers.metrics.entity_scores` needs.
 
     Example:
         >>> tag_sentences(model, tokenizer, [["Ada", "lives", "in", "Osterby"]], TAGGING_LABELS)  # doctest: +SKIP
@@ -159,9 +161,8 @@ def tag_sentences(
     predicted = torch.cat([o["logits"] for o in outputs]).argmax(dim=-1)  # (sentences, seq)
     tags = []
     for i, words in enumerate(sentences):
-        ids = word_predictions(predicted[i], encoded.word_ids(i))
-        word_tags = ids_to_tags(ids, label_names)[: len(words)]
-        tags.append(word_tags + ["O"] * (len(words) - len(word_tags)))
+        ids = word_predictions(predicted[i], encoded.word_ids(i), num_words=len(nonempty[i]))[: len(words)]
+        tags.append([NO_TOKEN_TAG if label is None else ids_to_tags([label], label_names)[0] for label in ids])
     return tags
 
 

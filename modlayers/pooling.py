@@ -47,8 +47,10 @@ def last_non_pad_index(input_ids: torch.Tensor, pad_token_id: int) -> torch.Tens
     if input_ids.is_floating_point() or input_ids.is_complex():
         raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}.")
     non_pad_mask = (input_ids != pad_token_id).to(torch.int64)  # (batch, seq_len), 1 = real token
-    all_padding = (non_pad_mask.sum(dim=-1) == 0).nonzero().flatten().tolist()
-    if all_padding:
+    # A value check reads the tensor on the host: skipped inside torch.compile (see modlayers.heads).
+    empty = non_pad_mask.sum(dim=-1) == 0  # (batch,)
+    if not torch.compiler.is_compiling() and bool(empty.any()):
+        all_padding = empty.nonzero().flatten().tolist()
         raise ValueError(
             f"row(s) {all_padding} of input_ids contain only the pad token {pad_token_id}, so there is no "
             "token to pool. Remove empty sequences from the batch."

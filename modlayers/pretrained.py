@@ -190,11 +190,16 @@ def file_sha256(path: Path) -> str:
     return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
-def verify_pretrained_files(directory: Path | str | None = None) -> dict[str, str]:
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+"""The files the tokenizer is read from (the weights are not needed for it)."""
+
+
+def verify_pretrained_files(directory: Path | str | None = None, names: Sequence[str] | None = None) -> dict[str, str]:
     """Check every file named in :data:`PRETRAINED_SHA256` against its recorded sha256.
 
     Args:
         directory: the folder to check; default the packaged copy (:func:`pretrained_model_dir`).
+        names: check only these files (e.g. :data:`TOKENIZER_FILES`); default all of them.
 
     Returns:
         ``{file name: sha256}`` of the checked files.
@@ -211,7 +216,8 @@ def verify_pretrained_files(directory: Path | str | None = None) -> dict[str, st
     """
     directory = pretrained_model_dir() if directory is None else Path(directory)
     found = {}
-    for name, expected in PRETRAINED_SHA256.items():
+    for name in PRETRAINED_SHA256 if names is None else names:
+        expected = PRETRAINED_SHA256[name]
         path = directory / name
         if not path.is_file():
             raise FileNotFoundError(
@@ -228,10 +234,10 @@ def verify_pretrained_files(directory: Path | str | None = None) -> dict[str, st
     return found
 
 
-def _resolve_source(source: str | Path | None) -> str:
+def _resolve_source(source: str | Path | None, names: Sequence[str] | None = None) -> str:
     if source is None:
         directory = pretrained_model_dir()
-        verify_pretrained_files(directory)
+        verify_pretrained_files(directory, names)
         return str(directory)
     return str(source)
 
@@ -243,7 +249,8 @@ def load_pretrained_tokenizer(padding_side: str = "right", source: str | Path | 
 
     Args:
         padding_side: ``"right"`` (the default, as BERT was trained) or ``"left"``.
-        source: default the packaged copy (checked against its sha256); else a folder or a hub id.
+        source: default the packaged copy (its tokenizer files checked against their sha256); else a
+            folder or a hub id.
 
     Raises:
         ValueError: ``padding_side`` is neither ``"right"`` nor ``"left"``.
@@ -255,7 +262,7 @@ def load_pretrained_tokenizer(padding_side: str = "right", source: str | Path | 
     """
     if padding_side not in ("right", "left"):
         raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}.")
-    tokenizer = AutoTokenizer.from_pretrained(_resolve_source(source))
+    tokenizer = AutoTokenizer.from_pretrained(_resolve_source(source, TOKENIZER_FILES))
     tokenizer.padding_side = padding_side
     return tokenizer
 

@@ -246,9 +246,9 @@ def char_span_to_token_span(
     """Turn a character answer into start/end token positions inside one window.
 
     The answer ``context[answer_start:answer_end]`` is *in* the window when the window's context
-    tokens cover it completely. Then ``start`` is the context token holding ``answer_start`` and
-    ``end`` the one holding the answer's last character (answers that begin or end inside a word
-    piece extend to the whole piece). When the answer is not (wholly) in the window, both positions
+    tokens cover it completely. Then ``start`` is the first context token holding a character of the
+    answer and ``end`` the last one (answers that begin or end inside a word piece extend to the whole
+    piece; characters no token holds, such as a leading space or a zero-width space, are skipped). When the answer is not (wholly) in the window, both positions
     are ``missing_position``:
 
     - ``0`` (the default, "cls"): point at ``[CLS]``. The model learns that this window has no answer,
@@ -269,7 +269,9 @@ def char_span_to_token_span(
 
     Raises:
         ValueError: negative or empty answer span, negative ``missing_position``, offsets and mask of
-            different lengths, or a window with no context token.
+            different lengths, a window with no context token, or an answer inside the window that no
+            token covers (its characters all dropped by the tokenizer, e.g. ``"\\u200b"``): labelling
+            the neighbouring tokens would teach a wrong span.
 
     Example:
         >>> offsets = [(0, 0), (0, 5), (0, 0), (0, 3), (4, 7), (8, 11), (0, 0)]
@@ -299,13 +301,24 @@ def char_span_to_token_span(
         )
     context_tokens = [i for i, inside in enumerate(mask) if inside]
     if not context_tokens:
-        raise ValueError("the window has no context token (context_mask is all False); check the mask.")
+        raise ValueError(
+            "the window has no context token (context_mask is all False): the context produced no token (it is "
+            "empty, or only characters the tokenizer drops), or the mask is wrong."
+        )
     first, last = context_tokens[0], context_tokens[-1]
     if pairs[first][0] > answer_start or pairs[last][1] < answer_end:
         return missing_position, missing_position
-    # The last context token starting at or before answer_start, the first ending at or after answer_end.
-    start = max(i for i in context_tokens if pairs[i][0] <= answer_start)
-    end = min(i for i in context_tokens if pairs[i][1] >= answer_end)
+    if not any(pairs[i][0] < answer_end and pairs[i][1] > answer_start for i in context_tokens):
+        raise ValueError(
+            f"the answer, characters {answer_start} to {answer_end} of the context, lies in the window but no token "
+            f"holds any of its characters: the tokenizer drops them all (spaces, zero-width spaces \\u200b, soft "
+            f"hyphens), so no start/end position can point at it. Fix the answer text, or leave the example out."
+        )
+    # The first and the last context token holding a character of the answer. (transformers' run_qa example
+    # takes the last token starting at or before answer_start: the same, unless the answer begins with
+    # characters no token holds, a space or a zero-width space, where it would add the token before.)
+    start = min(i for i in context_tokens if pairs[i][1] > answer_start)
+    end = max(i for i in context_tokens if pairs[i][0] < answer_end)
     return start, end
 
 
@@ -351,7 +364,8 @@ def encode_qa_windows(
 
     Raises:
         ValueError: lists of different lengths, only one of the answer lists, an unknown ``missing``,
-            a ``stride`` that does not fit, an answer text that is not found at ``answer_start``.
+            a ``stride`` that does not fit, an answer text that is not found at ``answer_start``, an
+            answer (or a whole context) that produces no token (see :func:`char_span_to_token_span`).
         TypeError: a slow tokenizer (no offset mappings).
 
     Example:
@@ -424,16 +438,20 @@ def encode_qa_windows(
 
     if answer_starts is not None:
         missing_position = 0 if missing == "cls" else max_length
-        positions = [
-            char_span_to_token_span(
-                windows["offset_mapping"][w],
-                windows["context_mask"][w],
-                answer_starts[example],
-                answer_starts[example] + len(answer_texts[example]),
-                missing_position=missing_position,
-            )
-            for w, example in enumerate(windows["example_index"].tolist())
-        ]
+        positions = []
+        for w, example in enumerate(windows["example_index"].tolist()):
+            try:
+                positions.append(
+                    char_span_to_token_span(
+                        windows["offset_mapping"][w],
+                        windows["context_mask"][w],
+                        answer_starts[example],
+                        answer_starts[example] + len(answer_texts[example]),
+                        missing_position=missing_position,
+                    )
+                )
+            except ValueError as error:  # say which example: the answer (or its context) has no token
+                raise ValueError(f"example {example} (answer {answer_texts[example]!r}): {error}") from error
         windows["start_positions"] = torch.tensor([s for s, _ in positions], dtype=torch.long)
         windows["end_positions"] = torch.tensor([e for _, e in positions], dtype=torch.long)
     return windows

@@ -28,7 +28,7 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from modlayers.base_model import output_cache_field
-from modlayers.checkpointing import GradientCheckpointingLayer
+from modlayers.checkpointing import GradientCheckpointingLayer, set_gradient_checkpointing
 
 
 class TinyTransformerConfig(PretrainedConfig):
@@ -178,6 +178,8 @@ class TinyTransformerPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["TinyTransformerLayer"]
+    # transformers' own version counts only its own layers, so every_n_layers would be ignored on the kit's.
+    _set_gradient_checkpointing = set_gradient_checkpointing
 
     @torch.no_grad()
     def _init_weights(self, module):

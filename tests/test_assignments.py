@@ -1,15 +1,17 @@
-"""The course assignments (notebooks/assignments/) and their grading (modlayers/grading.py).
+"""The course assignments (notebooks/assignments/) and their grading (modlayers/course/grading.py).
 
-- the instructor notebooks carry nbgrader's markers and metadata; the student notebooks are nbgrader's
-  output, committed, up to date with the solutions and without outputs;
-- the student notebooks run top to bottom headless without nbgrader, failing only in answer and check
-  cells and only with NotImplementedError, within the notebook time and memory budget;
-- grading: the solutions score full marks, the untouched student notebooks score zero (without
-  crashing the grader), and a notebook with one wrong answer loses exactly that question's points.
+- the instructor notebooks carry nbgrader's markers and metadata, one check cell per graded part, hidden
+  tests that hold no seed; the student notebooks are nbgrader's output, committed, up to date, without outputs;
+- the student notebooks run top to bottom headless without nbgrader: an unwritten answer's checks say
+  "not written yet" in one line and *Run All* goes on (the check cells are tagged ``raises-exception``);
+- grading a class of every kind (stubs, wrong, correct-but-different, tampered, copying) gives each the
+  expected score, writes nbgrader's full log per notebook, feedback without the hidden tests, and puts
+  deleted check cells back; without the instructor's secret it stops before doing anything.
 """
 
 import csv
-import doctest
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +20,10 @@ import pytest
 from nbclient import NotebookClient
 from test_notebooks import MEASURE_CELL, PEAK_MEMORY_BUDGET_BYTES, unexpected_stderr
 
-from modlayers import grading
+from modlayers.course import grading, hidden_seeds
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import grade_class  # noqa: E402  (benchmarks/grade_class.py: the generated class)
 
 SOLUTIONS = sorted(grading.SOLUTIONS_DIR.glob("*.ipynb"))
 NAMES = [path.stem for path in SOLUTIONS]
@@ -27,18 +32,9 @@ COLAB_CELL = """import sys
 if "google.colab" in sys.modules:  # on Colab: fetch the kit (with its data) and install it; Colab's torch is kept
     !git clone -q --depth 1 https://github.com/modlayers/modlayers /content/modlayers
     %pip install -q -e /content/modlayers
-    %cd /content/modlayers/notebooks"""
-
-# One deliberately wrong answer per assignment: (answer cell id, text to replace, replacement, check cell that must fail).
-WRONG_ANSWERS = {
-    "a1_pooling": ("last_non_pad_index", "return (positions * non_pad).argmax(dim=-1)", "return non_pad.sum(dim=-1) - 1",
-                   "check-last_non_pad_index"),
-    "a2_spans": ("qa_loss", "return (half(start_logits, start_positions) + half(end_logits, end_positions)) / 2",
-                 "return half(start_logits, start_positions)", "check-qa_loss"),
-    "a3_token_loss": ("align_labels", "if word is None or word == previous:", "if word is None:", "check-align_labels"),
-    "a4_checkpointing": ("block_saved_bytes", "hidden_size + 2  # LayerNorm", "hidden_size  # LayerNorm",
-                         "check-block_saved_bytes"),
-}
+    %cd /content/modlayers/notebooks
+    sys.path.insert(0, "/content/modlayers")  # a fresh editable install is importable only after a restart"""
+SECRET = "the test suite's secret"
 
 
 def nbgrader_meta(cell) -> dict:
@@ -49,12 +45,17 @@ def student_path(name: str) -> Path:
     return grading.STUDENT_DIR / f"{name}.ipynb"
 
 
+def hidden_region(source: str) -> str:
+    return source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+
+
 # ---------------------------------------------------------------- the notebooks as committed
 
 
-def test_there_are_four_assignments_each_with_a_student_version():
+def test_there_are_four_assignments_each_with_a_student_version_and_28_points():
     assert NAMES == ["a1_pooling", "a2_spans", "a3_token_loss", "a4_checkpointing"]
     assert sorted(p.stem for p in grading.STUDENT_DIR.glob("*.ipynb")) == NAMES
+    assert [sum(grading.question_points(p).values()) for p in SOLUTIONS] == [5, 7, 6, 10]
 
 
 @pytest.mark.parametrize("path", SOLUTIONS + [student_path(n) for n in NAMES], ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -65,22 +66,32 @@ def test_notebook_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
-def test_solution_notebook_marks_answers_checks_and_read_only_cells_for_nbgrader(path):
+def test_solution_notebook_marks_answers_graded_parts_and_read_only_cells_for_nbgrader(path):
     nb = nbformat.read(path, as_version=4)
     solutions = [c for c in nb.cells if nbgrader_meta(c).get("solution")]
     checks = [c for c in nb.cells if nbgrader_meta(c).get("grade")]
-    assert solutions and len(checks) == len(solutions)
+    assert solutions and len(checks) >= len(solutions)
     for cell in solutions:
         assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, cell.id
     for cell in checks:
         meta = nbgrader_meta(cell)
         assert meta["locked"] and meta["points"] > 0, cell.id
         assert cell.source.startswith("check_"), f"{cell.id}: a visible check comes first"
-        assert "### BEGIN HIDDEN TESTS" in cell.source and "### END HIDDEN TESTS" in cell.source, cell.id
+        assert "hidden_test_" in hidden_region(cell.source), cell.id
+        assert "raises-exception" in cell.metadata.get("tags", []), f"{cell.id}: Run All must go past a failing check"
     for cell_id in ("intro", "colab", "imports"):
         assert nbgrader_meta(next(c for c in nb.cells if c.id == cell_id))["locked"], cell_id
     grade_ids = [nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c)]
     assert len(grade_ids) == len(set(grade_ids))
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_hidden_tests_hold_no_seed_the_instructors_secret_chooses_their_inputs(path):
+    for cell in nbformat.read(path, as_version=4).cells:
+        if nbgrader_meta(cell).get("grade"):
+            region = hidden_region(cell.source)
+            assert "seed" not in region and not any(ch.isdigit() for ch in region.replace("a1_", "").replace(
+                "a2_", "").replace("a3_", "").replace("a4_", "")), f"{cell.id}: {region!r}"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -95,7 +106,7 @@ def test_student_notebook_opens_with_its_colab_badge_and_the_set_up_cell(name):
 def test_student_notebook_hides_solutions_and_hidden_tests_and_needs_no_nbgrader(name):
     nb = nbformat.read(student_path(name), as_version=4)
     text = "\n".join(c.source for c in nb.cells)
-    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "hidden_test" not in text
     for cell in nb.cells:
         if nbgrader_meta(cell).get("solution"):
             assert "# YOUR CODE HERE" in cell.source and "raise NotImplementedError()" in cell.source, cell.id
@@ -119,22 +130,22 @@ def test_student_notebooks_are_up_to_date_with_the_solutions(tmp_path):
         committed = nbformat.read(student_path(name), as_version=4)
         assert comparable(committed) == comparable(fresh), (
             f"notebooks/assignments/student/{name}.ipynb is out of date with solutions/{name}.ipynb; "
-            "regenerate it: python -m modlayers.grading generate"
+            "regenerate it: python -m modlayers assignments generate"
         )
 
 
 # ---------------------------------------------------------------- students run them
 
 
-def run_allowing_errors(path: Path) -> tuple[nbformat.NotebookNode, float, int]:
-    """Run a notebook with nbgrader made unimportable; keep going after errors. (notebook, seconds, peak RSS)."""
+def run_all(path: Path) -> tuple[nbformat.NotebookNode, float, int]:
+    """Run All as JupyterLab does: stop at an error, except in cells tagged raises-exception. (nb, s, peak RSS)."""
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell("import sys\nsys.modules['nbgrader'] = None  # students have no nbgrader"))
     nb.cells.append(nbformat.v4.new_code_cell(MEASURE_CELL))
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    client.execute()
+    client.execute()  # raises CellExecutionError at an error in an untagged cell
     seconds = time.perf_counter() - start
     last = "".join(out.get("text", "") for out in nb.cells[-1].outputs)
     return nb, seconds, int(last.split("MODLAYERS_PEAK_RSS", 1)[1])
@@ -142,8 +153,8 @@ def run_allowing_errors(path: Path) -> tuple[nbformat.NotebookNode, float, int]:
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("name", NAMES)
-def test_student_notebook_runs_headless_failing_only_where_the_student_writes_code(name):
-    nb, seconds, peak = run_allowing_errors(student_path(name))
+def test_student_notebook_runs_all_to_the_end_each_check_saying_not_written_yet_in_one_line(name):
+    nb, seconds, peak = run_all(student_path(name))
     print(f"student/{name}.ipynb: {seconds:.1f} s, peak RSS {peak / 2**20:.0f} MiB")
     failed_checks = set()
     for cell in nb.cells:
@@ -151,135 +162,170 @@ def test_student_notebook_runs_headless_failing_only_where_the_student_writes_co
             if output.get("output_type") != "error":
                 continue
             meta = nbgrader_meta(cell)
-            assert meta.get("solution") or meta.get("grade"), f"cell {cell.id!r} failed but holds no answer: {output['evalue']}"
-            assert output["ename"] == "NotImplementedError", f"cell {cell.id!r}: {output['ename']}: {output['evalue']}"
-            if meta.get("grade"):
-                failed_checks.add(meta["grade_id"])
-                assert "not written yet" in output["evalue"]
+            assert meta.get("grade"), f"cell {cell.id!r} failed but is no check: {output['evalue']}"
+            assert output["ename"] == "NotWrittenYet" and "not written yet" in output["evalue"], output
+            assert len(output["traceback"]) == 1, f"{cell.id}: the kit's frames are shown: {output['traceback']}"
+            failed_checks.add(meta["grade_id"])
     assert failed_checks == {nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c).get("grade")}
     assert not unexpected_stderr(nb), unexpected_stderr(nb)
     assert seconds < STUDENT_TIME_BUDGET_SECONDS, f"{name} took {seconds:.0f} s"
     assert peak < PEAK_MEMORY_BUDGET_BYTES, f"{name} peaked at {peak / 2**20:.0f} MiB"
 
 
-# ---------------------------------------------------------------- grading
-
-
-def filled_in(name: str, wrong: bool = False) -> nbformat.NotebookNode:
-    """The student notebook with the solutions typed into its answer cells (one of them wrong if asked)."""
-    solution = {c.id: c.source for c in nbformat.read(grading.SOLUTIONS_DIR / f"{name}.ipynb", as_version=4).cells}
-    nb = nbformat.read(student_path(name), as_version=4)
-    for cell in nb.cells:
-        if nbgrader_meta(cell).get("solution"):
-            lines = solution[cell.id].splitlines()
-            cell.source = "\n".join(line for line in lines if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
-            if wrong and cell.id == WRONG_ANSWERS[name][0]:
-                old, new = WRONG_ANSWERS[name][1], WRONG_ANSWERS[name][2]
-                assert old in cell.source, f"{name}: {old!r} is no longer in the answer; update WRONG_ANSWERS"
-                cell.source = cell.source.replace(old, new)
-    return nb
+# ---------------------------------------------------------------- grading a class
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade once: alice submits the solutions, bob the untouched student notebooks, carol one wrong answer
-    per notebook, dave a notebook under the wrong name."""
+    """Grade once a class of one student of each kind (benchmarks/grade_class.py), plus dave, whose
+    notebook has another name."""
     pytest.importorskip("nbgrader")
     submissions = tmp_path_factory.mktemp("submissions")
-    for student in ("alice", "bob", "carol", "dave"):
-        (submissions / student).mkdir()
-    for name in NAMES:
-        nbformat.write(nbformat.read(grading.SOLUTIONS_DIR / f"{name}.ipynb", as_version=4), submissions / "alice" / f"{name}.ipynb")
-        nbformat.write(nbformat.read(student_path(name), as_version=4), submissions / "bob" / f"{name}.ipynb")
-        nbformat.write(filled_in(name, wrong=True), submissions / "carol" / f"{name}.ipynb")
+    expected = grade_class.make_class(submissions, students=len(grade_class.KINDS))
+    (submissions / "dave").mkdir()
     nbformat.write(nbformat.read(student_path(NAMES[0]), as_version=4), submissions / "dave" / "my_homework.ipynb")
     out = tmp_path_factory.mktemp("grades")
-    start = time.perf_counter()
-    scores = grading.grade_submissions(submissions, out)
-    print(f"graded {sum(s.status == 'graded' for s in scores)} notebooks in {time.perf_counter() - start:.0f} s")
-    return {(s.student, s.assignment): s for s in scores}, out
+    old = os.environ.get(hidden_seeds.SEED_VARIABLE)
+    os.environ[hidden_seeds.SEED_VARIABLE] = SECRET
+    try:
+        start = time.perf_counter()
+        scores = grading.grade_submissions(submissions, out, workers=2)
+        print(f"graded {sum(s.status == 'graded' for s in scores)} notebooks in {time.perf_counter() - start:.0f} s")
+    finally:
+        if old is None:
+            del os.environ[hidden_seeds.SEED_VARIABLE]
+        else:
+            os.environ[hidden_seeds.SEED_VARIABLE] = old
+    return {(s.student, s.assignment): s for s in scores}, expected, out
 
 
 @pytest.mark.notebook
-def test_the_solutions_score_full_marks(graded):
-    scores, _ = graded
+def test_every_kind_of_student_gets_the_expected_score_on_every_part(graded):
+    scores, expected, _ = graded
+    for key, points in expected.items():
+        assert scores[key].status == "graded" and scores[key].points == points, (key, scores[key])
+        assert scores[key].total == sum(points.values())
+
+
+@pytest.mark.notebook
+def test_stubs_score_zero_with_not_written_yet_and_copies_score_zero_naming_the_kit(graded):
+    scores, _, _ = graded
     for name in NAMES:
-        score = scores[("alice", name)]
-        maxima = grading.question_points(grading.SOLUTIONS_DIR / f"{name}.ipynb")
-        assert score.status == "graded" and score.points == maxima and score.total == score.max == sum(maxima.values()), score
+        stub = scores[("s00-stub", name)]
+        assert stub.total == 0 and set(stub.messages) == set(stub.points)
+        assert all(m.startswith("NotWrittenYet") and "not written yet" in m for m in stub.messages.values()), stub.messages
+        copy = scores[("s04-copying", name)]
+        assert copy.total == 0 and all("the kit's" in m for m in copy.messages.values()), copy.messages
 
 
 @pytest.mark.notebook
-def test_the_untouched_student_notebooks_score_zero_without_crashing_the_grader(graded):
-    scores, _ = graded
+def test_deleted_check_cells_are_put_back_and_named_in_the_summary(graded):
+    scores, _, out = graded
     for name in NAMES:
-        score = scores[("bob", name)]
-        assert score.status == "graded" and score.total == 0 and score.max > 0, score
-        assert set(score.points.values()) == {0.0}
-        assert all(message.startswith("NotImplementedError") for message in score.messages.values()), score.messages
-        assert set(score.messages) == set(score.points)
+        assert set(scores[("s03-tampered", name)].restored) == grade_class.WRONG_LOSES[name]
+        assert scores[("s03-tampered", name)].points == scores[("s01-wrong", name)].points
+    summary = (out / "feedback" / "s03-tampered" / "summary.md").read_text()
+    assert "Cells you deleted were put back" in summary and "`check-qa_loss-no-answer`" in summary
 
 
 @pytest.mark.notebook
-def test_one_wrong_answer_loses_exactly_that_questions_points(graded):
-    scores, _ = graded
-    for name in NAMES:
-        score = scores[("carol", name)]
-        maxima = grading.question_points(grading.SOLUTIONS_DIR / f"{name}.ipynb")
-        broken = WRONG_ANSWERS[name][3]
-        assert score.points == {**maxima, broken: 0.0}, (name, score.points)
-        assert score.total == score.max - maxima[broken]
-        assert list(score.messages) == [broken] and score.messages[broken].startswith("AssertionError")
+def test_nbgraders_full_log_is_kept_per_student_and_notebook_and_named(graded):
+    scores, _, out = graded
+    for score in scores.values():
+        if score.status == "missing":
+            continue
+        assert score.log == f"logs/{score.student}/{score.assignment}.log"
+        assert "Autograding" in (out / score.log).read_text() or "autograd" in (out / score.log).read_text().lower()
+        assert score.log in (out / "feedback" / score.student / "summary.md").read_text()
 
 
 @pytest.mark.notebook
-def test_a_notebook_under_another_name_is_skipped_and_reported_missing(graded):
-    scores, _ = graded
-    assert all(scores[("dave", name)].status == "missing" for name in NAMES)
+def test_feedback_shows_the_checks_but_not_the_hidden_tests_or_their_seeds(graded):
+    scores, _, out = graded
+    os.environ[hidden_seeds.SEED_VARIABLE] = SECRET
+    try:
+        seeds = {str(hidden_seeds.hidden_seed(f"a1_pooling/last_non_pad_index/{part}"))
+                 for part in ("right padding", "left padding", "pad id")}
+    finally:
+        del os.environ[hidden_seeds.SEED_VARIABLE]
+    for (student, name), score in scores.items():
+        if score.status != "graded":
+            continue
+        html = (out / "feedback" / student / f"{name}.html").read_text()
+        assert "check_" in html and "hidden_test" not in html and "HIDDEN TESTS" not in html, (student, name)
+        assert SECRET not in html and not any(seed in html for seed in seeds)
 
 
 @pytest.mark.notebook
-def test_score_table_and_feedback_files(graded):
-    scores, out = graded
+def test_score_table_and_summaries(graded):
+    scores, _, out = graded
     with open(out / "scores.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    questions = [q for name in NAMES for q in grading.question_points(grading.SOLUTIONS_DIR / f"{name}.ipynb")]
-    assert list(rows[0]) == ["student", "assignment", *questions, "total", "max", "status"]
-    assert len(rows) == 4 * len(NAMES)
-    row = next(r for r in rows if r["student"] == "carol" and r["assignment"] == "a1_pooling")
-    assert (row["check-last_non_pad_index"], row["check-pooled_logits"], row["total"], row["max"]) == ("0", "2", "2", "5")
+    parts = [q for name in NAMES for q in grading.question_points(grading.SOLUTIONS_DIR / f"{name}.ipynb")]
+    assert list(rows[0]) == ["student", "assignment", *parts, "total", "max", "status", "log"]
+    assert len(rows) == (len(grade_class.KINDS) + 1) * len(NAMES)
+    row = next(r for r in rows if r["student"] == "s01-wrong" and r["assignment"] == "a1_pooling")
+    assert [row[p] for p in parts[:4]] + [row["total"], row["max"]] == ["1", "0", "0", "2", "3", "5"]
     assert row["check-qa_loss"] == ""
-    for student in ("alice", "bob", "carol"):
-        for name in NAMES:
-            assert "<html" in (out / "feedback" / student / f"{name}.html").read_text()[:2000].lower()
-            assert (out / "autograded" / student / f"{name}.ipynb").is_file()
-    summary = (out / "feedback" / "carol" / "summary.md").read_text()
-    assert "| a1_pooling | 2 / 5 | graded |" in summary and "left padding, row 0: pooled index 2, expected 8" in summary
+    assert all(scores[("dave", name)].status == "missing" for name in NAMES)
     assert "Not graded: missing." in (out / "feedback" / "dave" / "summary.md").read_text()
+    summary = (out / "feedback" / "s01-wrong" / "summary.md").read_text()
+    assert "| a1_pooling | 3 / 5 | graded |" in summary and "left padding, row 0: pooled index 2, expected 8" in summary
 
 
-def test_grading_a_folder_that_does_not_exist_says_so(tmp_path, capsys):
+def test_grading_without_the_instructors_secret_stops_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(hidden_seeds.SEED_VARIABLE, raising=False)
+    monkeypatch.setenv(hidden_seeds.SEED_FILE_VARIABLE, str(tmp_path / "no-such-file"))
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    assert grading.main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out")]) == 1
+    assert "MODLAYERS_HIDDEN_SEED" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_grading_a_folder_that_does_not_exist_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(hidden_seeds.SEED_VARIABLE, SECRET)
     assert grading.main(["grade", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 1
     assert "submissions folder" in capsys.readouterr().err
 
 
 def test_submissions_laid_out_flat_are_explained(tmp_path):
+    from modlayers.course.submissions import find_submissions
+
     (tmp_path / "a1_pooling.ipynb").write_text("{}")
     with pytest.raises(ValueError, match="<student>/<assignment>.ipynb"):
-        grading.find_submissions(tmp_path, NAMES)
+        find_submissions(tmp_path, NAMES)
     (tmp_path / "alice").mkdir()
-    found, skipped = grading.find_submissions(tmp_path, NAMES)
+    found, skipped = find_submissions(tmp_path, NAMES)
     assert found == {} and "a folder per student" in skipped[0]
+
+
+def test_deleted_cells_go_back_where_they_were():
+    from modlayers.course.submissions import restore_deleted_cells
+
+    released = nbformat.read(student_path("a2_spans"), as_version=4)
+    submitted = nbformat.read(student_path("a2_spans"), as_version=4)
+    order = [c.id for c in submitted.cells]
+    submitted.cells = [c for c in submitted.cells if c.id not in ("imports", "check-qa_loss", "check-qa_loss-no-answer")]
+    assert restore_deleted_cells(submitted, released) == ["imports", "check-qa_loss", "check-qa_loss-no-answer"]
+    assert [c.id for c in submitted.cells] == order
 
 
 def test_question_points_read_from_the_solution_notebooks():
     assert grading.question_points(grading.SOLUTIONS_DIR / "a1_pooling.ipynb") == {
-        "check-last_non_pad_index": 3.0,
+        "check-last_non_pad_index-right": 1.0,
+        "check-last_non_pad_index-left": 1.0,
+        "check-last_non_pad_index-pad-id": 1.0,
         "check-pooled_logits": 2.0,
     }
     assert sum(sum(grading.question_points(p).values()) for p in SOLUTIONS) == 28
 
 
-def test_grading_docstring_examples_run_as_written():
-    result = doctest.testmod(grading, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
+def test_the_command_line_keeps_its_two_entry_points():
+    from modlayers.__main__ import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["assignments", "--help"])
+    assert done.value.code == 0
+    assert "modlayers assignments grade" in (Path(grading.__file__).read_text())
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    assert "-m modlayers assignments generate" in makefile and "-m modlayers assignments grade" in makefile

@@ -16,6 +16,7 @@ from modlayers import (
     TinyTransformerPreTrainedModel,
     enable_gradient_checkpointing,
 )
+from modlayers.checkpointing import with_checkpointing
 from modlayers.tiny_transformer import TinyTransformerAttentionCore, TinyTransformerLayer
 
 
@@ -79,14 +80,15 @@ def test_checkpointing_gives_the_same_loss_and_gradients_with_dropout_active(use
 
 
 def count_forward_calls(monkeypatch, module_class=TinyTransformerLayer):
+    """Count each run of ``module_class``'s own forward body (the recompute included)."""
     calls = []
-    original = module_class.forward
+    original = module_class.forward.__wrapped__  # the forward as written, inside the checkpointing wrapper
 
     def counting_forward(self, *args, **kwargs):
         calls.append(self)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(module_class, "forward", counting_forward)
+    monkeypatch.setattr(module_class, "forward", with_checkpointing(counting_forward))
     return calls
 
 
@@ -330,3 +332,122 @@ def test_reentrant_detection_sees_through_nested_partials():
     assert not _uses_reentrant(functools.partial(checkpoint, use_reentrant=False))
     assert _uses_reentrant(functools.partial(functools.partial(checkpoint, use_reentrant=True), preserve_rng_state=True))
     assert not _uses_reentrant(checkpoint)
+
+
+# ---------------------------------------------------------------- transformers' every_n_layers on the kit's layers
+
+
+def tiny_model(num_hidden_layers=4):
+    torch.manual_seed(0)
+    config = TinyTransformerConfig(vocab_size=40, hidden_size=16, num_hidden_layers=num_hidden_layers, num_attention_heads=2)
+    return modlayers.TinyTransformerModel(config).train()
+
+
+def transformers_switch_with_every_n_layers(model, every_n_layers):
+    """transformers' switch with ``every_n_layers``; skip on releases that do not have the argument (4.56)."""
+    import inspect
+
+    switch = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    if "every_n_layers" not in inspect.signature(switch).parameters:
+        pytest.skip("this transformers release has no every_n_layers")
+    switch(every_n_layers=every_n_layers)
+
+
+def test_transformers_every_n_layers_counts_the_kit_layers_like_llama_layers():
+    from transformers import LlamaConfig, LlamaModel
+
+    llama = LlamaModel(LlamaConfig(vocab_size=30, hidden_size=16, intermediate_size=32, num_hidden_layers=4, num_attention_heads=2))
+    transformers_switch_with_every_n_layers(llama, 2)
+    assert [layer.gradient_checkpointing for layer in llama.layers] == [True, False, True, False]
+    model = tiny_model()
+    transformers_switch_with_every_n_layers(model, 2)
+    assert [layer.gradient_checkpointing for layer in model.layers] == [True, False, True, False]
+    # a layer that is not chosen keeps all its activations: its attention core is off too
+    assert [layer.attention.core.gradient_checkpointing for layer in model.layers] == [True, False, True, False]
+    transformers_switch_with_every_n_layers(model, 3)
+    assert [layer.gradient_checkpointing for layer in model.layers] == [True, False, False, True]
+
+
+def test_transformers_every_n_layers_on_a_head_recomputes_only_the_chosen_layers(monkeypatch):
+    model = tiny_classifier()  # the head's _set_gradient_checkpointing comes from TinyTransformerPreTrainedModel
+    transformers_switch_with_every_n_layers(model, 2)
+    calls = count_forward_calls(monkeypatch)
+    loss_and_grads(model)
+    assert [calls.count(layer) for layer in model.model.layers] == [2, 1, 2]
+
+
+def test_the_kit_set_gradient_checkpointing_switches_on_and_off_like_transformers():
+    model = tiny_model(3)
+    func = functools.partial(checkpoint, use_reentrant=False)
+    modlayers.checkpointing.set_gradient_checkpointing(model, True, func, every_n_layers=2)
+    assert [layer.gradient_checkpointing for layer in model.layers] == [True, False, True]
+    assert all(layer._gradient_checkpointing_func is func for layer in model.layers)
+    modlayers.checkpointing.set_gradient_checkpointing(model, enable=False)
+    assert not any(m.gradient_checkpointing for m in modlayers.checkpointing._all_checkpointable(model))
+    with pytest.raises(ValueError, match="every_n_layers must be an integer >= 1"):
+        modlayers.checkpointing.set_gradient_checkpointing(model, True, func, every_n_layers=0)
+    with pytest.raises(ValueError, match="contains no GradientCheckpointingLayer"):
+        modlayers.checkpointing.set_gradient_checkpointing(nn.Linear(2, 2))
+
+
+# ---------------------------------------------------------------- module hooks run once per step
+
+
+@pytest.mark.parametrize("use_reentrant", [True, False])
+@pytest.mark.parametrize("switch", ["transformers", "modlayers"])
+def test_forward_pre_hooks_forward_hooks_and_backward_hooks_run_once_per_step(use_reentrant, switch):
+    """Only ``forward`` is checkpointed, so the module's hooks (FSDP2's among them) stay out of the recompute."""
+    model = tiny_classifier()
+    if switch == "transformers":
+        switch_on_with_transformers(model, use_reentrant)
+    else:
+        enable_gradient_checkpointing(model, use_reentrant=use_reentrant)
+    counts = {"pre": 0, "pre_kwargs": 0, "post": 0, "backward": 0}
+
+    def count(kind):
+        def hook(*_):
+            counts[kind] += 1
+
+        return hook
+
+    layer = model.model.layers[1]
+    layer.register_forward_pre_hook(count("pre"))
+    layer.register_forward_pre_hook(count("pre_kwargs"), with_kwargs=True)
+    layer.register_forward_hook(count("post"))
+    layer.register_full_backward_hook(count("backward"))
+    calls = []
+    layer.attention_norm.register_forward_pre_hook(lambda *_: calls.append(1))  # inside: runs in the recompute
+    reference = loss_and_grads(tiny_classifier())
+    assert_same_loss_and_gradients(loss_and_grads(model), reference)
+    assert counts == {"pre": 1, "pre_kwargs": 1, "post": 1, "backward": 1}
+    assert len(calls) == 2  # the layer really was recomputed
+
+
+# ---------------------------------------------------------------- DDP with find_unused_parameters (see also test_checkpointing_distributed.py)
+
+
+class FakeDDP:
+    def __init__(self, find_unused_parameters, static_graph):
+        self.find_unused_parameters, self.static_graph = find_unused_parameters, static_graph
+
+
+@pytest.mark.parametrize("find_unused_parameters, static_graph, use_reentrant, raises", [
+    (True, False, True, True),
+    (True, True, True, False),
+    (False, False, True, False),
+    (True, False, False, False),
+])
+def test_a_reentrant_checkpoint_inside_ddp_finding_unused_parameters_raises_before_the_step(
+    monkeypatch, find_unused_parameters, static_graph, use_reentrant, raises
+):
+    from torch.nn.parallel import DistributedDataParallel
+
+    model = tiny_classifier()
+    enable_gradient_checkpointing(model, use_reentrant=use_reentrant)
+    # DDP's forward sets this class attribute while it runs the wrapped module
+    monkeypatch.setattr(DistributedDataParallel, "_active_ddp_module", FakeDDP(find_unused_parameters, static_graph), raising=False)
+    if raises:
+        with pytest.raises(ValueError, match=r"use_reentrant=True inside DistributedDataParallel\(find_unused_parameters=True\).*use_reentrant=False.*static_graph=True"):
+            loss_and_grads(model)
+    else:
+        loss_and_grads(model)

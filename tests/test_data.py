@@ -36,7 +36,7 @@ def shipped_files():
 
 def test_datasheet_checksums_match_every_data_file():
     readme = (data_dir() / "README.md").read_text(encoding="utf-8")
-    listed = dict(CHECKSUM_ROW.findall(readme))
+    listed = dict(CHECKSUM_ROW.findall(readme.split("## SHA-256 checksums")[-1]))  # not the pretrained model's table
     assert sorted(listed) == shipped_files(), "data/README.md must list a checksum for every data file"
     for relative, expected in listed.items():
         actual = hashlib.sha256((data_dir() / relative).read_bytes()).hexdigest()
@@ -246,3 +246,29 @@ def test_docstring_examples_run_as_written():
 
     result = doctest.testmod(data, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 6 and result.failed == 0
+
+
+# --- classification: the topic is decided by the sentence's structure, not by which words occur --------
+
+
+@pytest.fixture(scope="module")
+def classification_baseline_scores():
+    from modlayers.baselines.classification import classification_baselines
+
+    return classification_baselines(load_classification("train"), load_classification("validation"))
+
+
+def test_classification_bag_of_words_baselines_stay_at_or_below_80_percent(classification_baseline_scores):
+    scores = classification_baseline_scores
+    assert scores["majority class"] == 0.25
+    assert scores["naive Bayes (bag of words)"] <= 0.80, scores
+    assert scores["logistic regression (bag of words)"] <= 0.80, scores
+    assert min(scores["naive Bayes (bag of words)"], scores["logistic regression (bag of words)"]) >= 0.40, (
+        "the bag of words should still beat chance: one sentence in four has a single topic"
+    )
+
+
+def test_classification_sentences_often_name_two_topics_and_decide_late():
+    records = load_classification("validation")
+    late = ("really about", "the real topic was", "kept talking about was", "this one is about", "it is about", "made the news but")
+    assert sum(any(cue in r["text"] for cue in late) for r in records) / len(records) >= 0.3

@@ -254,3 +254,11 @@ def test_token_labels_all_ignored_give_a_zero_loss_not_nan():
 
 def test_heads_are_exported_at_the_top_level():
     assert modlayers.GenericForSequenceClassification is GenericForSequenceClassification
+
+
+@pytest.mark.parametrize("head_class", [TinyClassifier, TinyReader, TinyTagger])
+def test_a_keyword_the_base_model_does_not_take_is_named_before_it_runs(head_class):
+    """Loss keywords (num_items_in_batch) go to the loss; any other unknown keyword is a clear error."""
+    model = build(head_class, pad_token_id=0)
+    raises_before_work(model, TypeError, r"takes no keyword argument\(s\) \['output_router_logits'\]",
+                       input_ids=IDS, attention_mask=MASK, output_router_logits=True)

@@ -119,6 +119,46 @@ def test_word_predictions_reads_the_first_subword_by_hand():
     assert word_predictions(torch.tensor([2, 2]), [None, None]) == []
 
 
+# ---------------------------------------------------------------- words that produce no token
+
+NO_TOKEN_WORDS = ["\u200b", "", " ", "\u00ad"]  # zero-width space, empty, a space, soft hyphen
+
+
+@pytest.mark.parametrize("word", NO_TOKEN_WORDS)
+def test_a_word_without_a_token_gets_no_prediction_and_the_others_keep_theirs(tokenizer, word):
+    encoded = tokenizer(["alice", word, "paris"], is_split_into_words=True)
+    word_ids = encoded.word_ids()
+    assert word_ids == [None, 0, 2, None]  # the tokenizer drops the word: word 1 has no token
+    predictions = [0, 1, 3, 0]  # alice -> 1, paris -> 3
+    assert word_predictions(predictions, word_ids) == [1, None, 3]
+    assert word_predictions(predictions, word_ids, num_words=3) == [1, None, 3]
+
+
+def test_word_predictions_with_num_words_pads_words_cut_off_and_rejects_a_wrong_count():
+    assert word_predictions([0, 1, 2], [None, 0, None], num_words=3) == [1, None, None]  # words 1, 2 truncated
+    assert word_predictions([0, 0], [None, None], num_words=2) == [None, None]
+    assert word_predictions([0, 0], [None, None]) == []
+    with pytest.raises(ValueError, match="tokens come from word 2 but num_words=2"):
+        word_predictions([0, 1, 2], [0, 1, 2], num_words=2)
+
+
+@pytest.mark.parametrize("word", NO_TOKEN_WORDS)
+def test_aligning_labels_skips_a_word_without_a_token(tokenizer, word):
+    sentences = [["alice", word, "paris"], [word]]
+    features, word_ids = tokenize_and_align_labels(tokenizer, sentences, [[1, 0, 3], [2]], max_length=6)
+    assert features["labels"].tolist() == [[-100, 1, 3, -100, -100, -100], [-100] * 6]  # word 1's label has no token
+    every, _ = tokenize_and_align_labels(
+        tokenizer, [["new", word, "york"]], [[3, 4, 4]], max_length=6, label_all_subwords=True, label_names=NAMES
+    )
+    assert every["labels"].tolist() == [[-100, 3, 4, -100, -100, -100]]
+    assert word_predictions(features["labels"][0].clamp(min=0), word_ids[0], num_words=3) == [1, None, 3]
+
+
+def test_ids_to_tags_says_what_to_do_with_a_word_without_a_prediction():
+    with pytest.raises(ValueError, match="a word without a token has no prediction.*tag_sentences uses 'O'"):
+        ids_to_tags([1, None], NAMES)
+
+
 def test_word_predictions_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="same"):
         word_predictions([0, 1, 2], [None, 0])

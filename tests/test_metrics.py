@@ -1,5 +1,9 @@
 """Tests for modlayers/metrics.py: accuracy, SQuAD exact match / F1, entity-level BIO scores."""
 
+import re
+import string
+from collections import Counter
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -60,9 +64,90 @@ def test_token_f1_by_hand():
     # Counted with multiplicity: "paris paris" vs "paris": common 1, p=1/2, r=1 -> 2/3
     assert token_f1("paris paris", "paris") == pytest.approx(2 / 3)
     assert token_f1("London", "Paris") == 0.0
-    assert token_f1("", "the") == 1.0  # both normalise to nothing
     assert token_f1("", "Paris") == 0.0
     assert token_f1("in Paris", ["London", "Paris"]) == pytest.approx(2 / 3)  # best reference
+
+
+# The official SQuAD v1.1 evaluation script, evaluate-v1.1.py (https://rajpurkar.github.io/SQuAD-explorer/,
+# "Evaluation Script v1.1"): its normalize_answer, f1_score, exact_match_score and
+# metric_max_over_ground_truths, as published, are the reference the kit's metrics are checked against.
+def official_normalize_answer(s):
+    """Lower text and remove punctuation, articles and extra whitespace."""
+
+    def remove_articles(text):
+        return re.sub(r"\b(a|an|the)\b", " ", text)
+
+    def white_space_fix(text):
+        return " ".join(text.split())
+
+    def remove_punc(text):
+        exclude = set(string.punctuation)
+        return "".join(ch for ch in text if ch not in exclude)
+
+    def lower(text):
+        return text.lower()
+
+    return white_space_fix(remove_articles(remove_punc(lower(s))))
+
+
+def official_f1_score(prediction, ground_truth):
+    prediction_tokens = official_normalize_answer(prediction).split()
+    ground_truth_tokens = official_normalize_answer(ground_truth).split()
+    common = Counter(prediction_tokens) & Counter(ground_truth_tokens)
+    num_same = sum(common.values())
+    if num_same == 0:
+        return 0
+    precision = 1.0 * num_same / len(prediction_tokens)
+    recall = 1.0 * num_same / len(ground_truth_tokens)
+    f1 = (2 * precision * recall) / (precision + recall)
+    return f1
+
+
+def official_exact_match_score(prediction, ground_truth):
+    return official_normalize_answer(prediction) == official_normalize_answer(ground_truth)
+
+
+def official_metric_max_over_ground_truths(metric_fn, prediction, ground_truths):
+    scores_for_ground_truths = []
+    for ground_truth in ground_truths:
+        score = metric_fn(prediction, ground_truth)
+        scores_for_ground_truths.append(score)
+    return max(scores_for_ground_truths)
+
+
+@pytest.mark.parametrize(
+    "prediction, references, f1, em",
+    [
+        ("", [""], 0.0, 1.0),  # both normalise to nothing: v1.1 gives F1 0 (v2.0 would give 1)
+        ("the", ["a"], 0.0, 1.0),
+        ("An", ["the", "."], 0.0, 1.0),
+        ("", ["Paris"], 0.0, 0.0),
+        ("Paris", [""], 0.0, 0.0),
+        ("the", ["the Paris"], 0.0, 0.0),
+        ("Eiffel Tower in Paris", ["the Eiffel Tower"], 2 / 3, 0.0),
+        ("in Paris", ["London", "Paris", ""], 2 / 3, 0.0),
+    ],
+)
+def test_squad_scores_equal_the_official_v1_1_script_including_empty_answers(prediction, references, f1, em):
+    assert token_f1(prediction, references) == pytest.approx(f1)
+    assert exact_match(prediction, references) == em
+    assert token_f1(prediction, references) == official_metric_max_over_ground_truths(official_f1_score, prediction, references)
+    assert exact_match(prediction, references) == official_metric_max_over_ground_truths(
+        official_exact_match_score, prediction, references
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="abct ,.AEH", max_size=14), st.lists(st.text(alphabet="abct ,.AEH", max_size=14), min_size=1, max_size=3))
+def test_squad_metrics_equal_the_official_v1_1_script_on_any_text(prediction, references):
+    # the alphabet spells the articles a, an, the (in either case) and punctuation, so empty normalisations are frequent
+    assert normalize_answer(prediction) == official_normalize_answer(prediction)
+    assert token_f1(prediction, references) == pytest.approx(
+        official_metric_max_over_ground_truths(official_f1_score, prediction, references), abs=1e-12
+    )
+    assert exact_match(prediction, references) == official_metric_max_over_ground_truths(
+        official_exact_match_score, prediction, references
+    )
 
 
 def test_squad_scores_are_means_over_examples():
@@ -90,9 +175,9 @@ def test_f1_is_symmetric_bounded_and_one_on_exact_match(a, b):
     f1 = token_f1(a, b)
     assert 0.0 <= f1 <= 1.0
     assert f1 == pytest.approx(token_f1(b, a))
-    if exact_match(a, b) == 1.0:
+    if exact_match(a, b) == 1.0 and normalize_answer(a):
         assert f1 == 1.0
-    assert token_f1(a, a) == 1.0
+    assert token_f1(a, a) == (1.0 if normalize_answer(a) else 0.0)  # v1.1: nothing in common scores 0
 
 
 # ---------------------------------------------------------------- entities

@@ -94,6 +94,32 @@ def test_tag_sentences_reads_the_first_subword_of_each_word(tokenizer, tagger):
     assert tag_sentences(tagger, tokenizer, [words], NAMES, max_length=12) == [expected]
 
 
+@pytest.mark.parametrize("word", ["\u200b", "", " ", "\u00ad"])
+def test_a_word_without_a_token_is_tagged_o_and_the_others_keep_their_tags(tokenizer, tagger, word):
+    # the tokenizer drops the word: the model sees "alice paris" and predicts nothing for it
+    tags = tag_sentences(tagger, tokenizer, [["alice", word, "paris"], [word], [word, "bob"]], NAMES, max_length=12)
+    without = tag_sentences(tagger, tokenizer, [["alice", "paris"], ["bob"]], NAMES, max_length=12)
+    assert tags == [[without[0][0], "O", without[0][1]], ["O"], ["O", without[1][0]]]
+
+
+def test_words_cut_off_by_max_length_are_tagged_o(tokenizer, tagger):
+    tags = tag_sentences(tagger, tokenizer, [["alice", "lives", "in", "paris"]], NAMES, max_length=4)  # [CLS] a b [SEP]
+    assert tags[0][2:] == ["O", "O"] and len(tags[0]) == 4
+
+
+def test_evaluate_tagging_scores_a_sentence_with_a_word_without_a_token(tokenizer, tagger):
+    records = [{"words": ["alice", "\u200b", "paris"], "tags": ["B-PER", "O", "B-LOC"]}]
+    result = evaluate_tagging(tagger, tokenizer, records, NAMES, max_length=12)
+    assert len(result["predictions"][0]) == 3 and result["predictions"][0][1] == "O"
+
+
+def test_qa_on_a_context_without_a_token_finds_no_answer(tokenizer, reader):
+    for context in ["", "\u200b", " \u200b "]:
+        assert answer_question(reader, tokenizer, "who ?", context, max_length=16, stride=4) == []
+    records = [{"question": "who ?", "context": "\u200b", "answer_text": "alice"}]
+    assert evaluate_qa(reader, tokenizer, records, max_length=16, stride=4)["predictions"] == [""]
+
+
 def test_tag_sentences_rejects_a_sentence_given_as_a_string(tokenizer, tagger):
     with pytest.raises(TypeError, match="list of words"):
         tag_sentences(tagger, tokenizer, ["alice lives in paris"], NAMES)

@@ -190,3 +190,15 @@ def test_the_real_wordpiece_tokenizer_keeps_common_words_whole():
 def test_docstring_examples_of_the_loader_run_as_written():
     result = doctest.testmod(modlayers.pretrained, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_tokenizer_checks_its_own_files_only(tmp_path, monkeypatch):
+    folder = copy_of_pretrained_folder(tmp_path)
+    (folder / "model.safetensors").write_bytes(b"not the weights")  # the tokenizer does not read them
+    monkeypatch.setattr(modlayers.pretrained, "pretrained_model_dir", lambda: folder)
+    assert load_pretrained_tokenizer().tokenize("football") == ["football"]
+    (folder / "vocab.txt").write_text("[PAD]\n")
+    with pytest.raises(PretrainedChecksumError, match="vocab.txt"):
+        load_pretrained_tokenizer()
+    with pytest.raises(PretrainedChecksumError, match="model.safetensors"):
+        load_pretrained("qa")

@@ -319,3 +319,36 @@ def test_equal_scores_are_ordered_by_start_then_end():
     # All logits equal: every valid span ties; the order is (0,0), (0,1), (1,1), ...
     spans = best_spans([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], max_answer_length=2, n_best=5)
     assert [(s.start, s.end) for s in spans] == [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)]
+
+
+# ---------------------------------------------------------------- characters that produce no token
+
+
+def test_an_answer_no_token_covers_is_an_error_not_the_neighbouring_tokens():
+    # "alice \u200b lives": the zero-width space (6, 7) has no token; alice (0, 5), lives (8, 13)
+    offsets = [(0, 0), (0, 5), (8, 13), (0, 0)]
+    in_context = [False, True, True, False]
+    with pytest.raises(ValueError, match="no token holds any of its characters"):
+        char_span_to_token_span(offsets, in_context, 6, 7)
+    assert char_span_to_token_span(offsets, in_context, 6, 13) == (2, 2)  # "\u200b lives": lives
+    assert char_span_to_token_span(offsets, in_context, 0, 7) == (1, 1)
+
+
+def test_encode_qa_windows_names_the_example_whose_answer_has_no_token(tokenizer):
+    contexts = ["alice lives in paris .", "alice \u200b lives", "\u200b"]
+    with pytest.raises(ValueError, match=r"example 1 \(answer '\\u200b'\).*no token holds any"):
+        encode_qa_windows(tokenizer, ["who ?"] * 2, contexts[:2], answer_starts=[0, 6], answer_texts=["alice", "\u200b"])
+    with pytest.raises(ValueError, match="example 0 .*context produced no token"):
+        encode_qa_windows(tokenizer, ["who ?"], contexts[2:], answer_starts=[0], answer_texts=["\u200b"])
+
+
+def test_decoding_a_context_with_a_zero_width_space_keeps_the_characters_between_tokens(tokenizer):
+    context = "alice \u200b lives"
+    windows = encode_qa_windows(tokenizer, ["who ?"], [context], max_length=16, stride=4)
+    mask = windows["context_mask"][0]
+    start = torch.full((16,), -10.0)
+    end = torch.full((16,), -10.0)
+    first, last = mask.nonzero().flatten().tolist()  # alice, lives
+    start[first], end[last] = 5.0, 5.0
+    answer = decode_windows(start[None], end[None], windows["offset_mapping"], windows["context_mask"], context)[0]
+    assert answer.text == context and (answer.char_start, answer.char_end) == (0, 13)

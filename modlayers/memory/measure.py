@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from modlayers.checkpointing import GradientCheckpointingLayer, with_checkpointing
 from modlayers.memory.policies import MemoryPolicy, get_policy
 from modlayers.memory.saved_tensors import SavedTensorCounter
 
@@ -455,11 +456,16 @@ def count_forward_calls(module_class: type):
     original = module_class.__dict__.get("forward")
     inherited = module_class.forward
 
+    # A GradientCheckpointingLayer's forward is a checkpointing wrapper around the forward as written: count
+    # inside it, so the recompute is counted and the layer is still checkpointed.
+    checkpointed = issubclass(module_class, GradientCheckpointingLayer)
+    counted_forward = inherited.__wrapped__ if checkpointed else inherited
+
     def forward(self, *args, **kwargs):
         counted["calls"] += 1
-        return inherited(self, *args, **kwargs)
+        return counted_forward(self, *args, **kwargs)
 
-    module_class.forward = forward
+    module_class.forward = with_checkpointing(forward) if checkpointed else forward
     try:
         yield counted
     finally:

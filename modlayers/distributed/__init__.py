@@ -1,0 +1,64 @@
+"""Training on several processes: DDP, FSDP2 and what each rank holds in memory.
+
+- :mod:`~modlayers.distributed.launching`: torchrun, the process group, gloo on CPUs and NCCL on GPUs.
+- :mod:`~modlayers.distributed.strategies`: ``none``, ``ddp`` (DistributedDataParallel), ``fsdp2`` (``fully_shard``).
+- :mod:`~modlayers.distributed.tasks`: the kit's three tasks as a model and its training features.
+- :mod:`~modlayers.distributed.training_run`: the loop; each rank trains on its share of every global batch.
+- :mod:`~modlayers.distributed.rank_memory`: parameters, gradients, optimizer state, activations and peak, per
+  rank, measured and predicted.
+
+The command line is ``python -m modlayers train --help`` (under ``torchrun --nproc_per_node=N`` for several
+processes).
+"""
+
+from modlayers.distributed.launching import (
+    DistributedContext,
+    backend_for,
+    init_distributed,
+    launch,
+    launched_by_torchrun,
+    shutdown,
+    torchrun_command,
+)
+from modlayers.distributed.rank_memory import (
+    RankMemory,
+    activations_for_batch,
+    measure_state_bytes,
+    memory_json,
+    memory_table,
+    predict_rank_memory,
+)
+from modlayers.distributed.strategies import STRATEGIES, full_parameters, unwrap, wrap_model
+from modlayers.distributed.tasks import MODEL_KINDS, TASKS, Task, build_task, items_in_batch, task_features
+from modlayers.distributed.training_run import CHECKPOINTING, TrainingRun, enable_checkpointing, rank_share, train_distributed
+
+__all__ = [
+    "CHECKPOINTING",
+    "MODEL_KINDS",
+    "STRATEGIES",
+    "TASKS",
+    "DistributedContext",
+    "RankMemory",
+    "Task",
+    "TrainingRun",
+    "activations_for_batch",
+    "backend_for",
+    "build_task",
+    "enable_checkpointing",
+    "full_parameters",
+    "init_distributed",
+    "items_in_batch",
+    "launch",
+    "launched_by_torchrun",
+    "measure_state_bytes",
+    "memory_json",
+    "memory_table",
+    "predict_rank_memory",
+    "rank_share",
+    "shutdown",
+    "task_features",
+    "torchrun_command",
+    "train_distributed",
+    "unwrap",
+    "wrap_model",
+]

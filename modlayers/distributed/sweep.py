@@ -1,0 +1,102 @@
+"""Several trainings in one launch: each (strategy, checkpointing) trained a few steps and its memory measured.
+
+Starting processes and importing torch and transformers takes longer than a few steps of a tiny model, so a
+comparison runs every setting inside one process group::
+
+    torchrun --nproc_per_node=2 -m modlayers.distributed.sweep --runs ddp:off,ddp:every-layer,fsdp2:off --json out.json
+    python -m modlayers.distributed.sweep --runs none:off,none:every-layer --json one.json   # one process
+
+A run is ``strategy:checkpointing`` with optional ``:reentrant`` (torch's re-entrant checkpoint), ``:static``
+(DDP's ``static_graph``) and ``:find-unused`` (DDP's ``find_unused_parameters``). A run that raises records its
+error and the sweep goes on, so a known failure can be shown next to the runs that work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from modlayers.distributed.launching import DistributedContext, init_distributed, shutdown
+from modlayers.distributed.tasks import TASKS, build_task
+from modlayers.distributed.training_run import train_distributed
+from modlayers.training import set_seed
+
+FLAGS = {"reentrant": "use_reentrant", "static": "static_graph", "find-unused": "find_unused_parameters"}
+
+
+def parse_run(text: str) -> dict:
+    """``"ddp:every-layer:reentrant"`` -> ``{"strategy": "ddp", "checkpointing": "every-layer", "use_reentrant": True}``.
+
+    Raises:
+        ValueError: fewer than two parts, or an unknown flag.
+
+    Example:
+        >>> parse_run("fsdp2:off")
+        {'strategy': 'fsdp2', 'checkpointing': 'off'}
+    """
+    parts = text.strip().split(":")
+    if len(parts) < 2:
+        raise ValueError(f"A run is strategy:checkpointing[:flag...], e.g. ddp:every-layer:reentrant; got {text!r}.")
+    run = {"strategy": parts[0], "checkpointing": parts[1]}
+    for flag in parts[2:]:
+        if flag not in FLAGS:
+            raise ValueError(f"Unknown flag {flag!r} in run {text!r}; flags are {', '.join(FLAGS)}.")
+        run[FLAGS[flag]] = True
+    return run
+
+
+def run_sweep(context: DistributedContext, runs: list[dict], *, task: str = "tagging", global_batch_size: int = 16,
+              steps: int = 2, seed: int = 0, measure_peak: bool = True, **tiny_overrides) -> list[dict]:
+    """Train every run in ``runs`` from the same initial weights; return one result per run (the same on every rank).
+
+    Returns:
+        For each run: its settings, ``"losses"`` (one per step) and ``"memory"`` (one dict per rank, see
+        :class:`~modlayers.distributed.rank_memory.RankMemory`), or ``"error"`` (``"TypeName: message"``).
+    """
+    set_seed(seed)
+    built = build_task(task, "tiny", **tiny_overrides)
+    results = []
+    for run in runs:
+        set_seed(seed)
+        try:
+            trained = train_distributed(built.make_model(), built.features, context, task=task,
+                                        global_batch_size=global_batch_size, steps=steps, lr=built.lr, seed=seed,
+                                        measure_memory=True, measure_peak=measure_peak, progress=False, **run)
+            results.append({**run, "losses": trained.losses, "memory": [r.to_dict() for r in trained.memory]})
+        except (RuntimeError, ValueError) as error:
+            results.append({**run, "error": f"{type(error).__name__}: {error}"})
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m modlayers.distributed.sweep", description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", required=True, help="comma-separated strategy:checkpointing[:flag...]")
+    p.add_argument("--task", choices=TASKS, default="tagging")
+    p.add_argument("--batch-size", type=int, default=16, help="global batch")
+    p.add_argument("--steps", type=int, default=2)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--hidden-size", type=int, default=128)
+    p.add_argument("--dropout", type=float, default=0.0, help="hidden and attention dropout (0: one process and "
+                   "several give the same losses)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--json", type=Path, required=True, help="where rank 0 writes the results")
+    args = p.parse_args(argv)
+    try:
+        runs = [parse_run(text) for text in args.runs.split(",")]
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    context = init_distributed(None if args.device == "auto" else args.device)
+    results = run_sweep(context, runs, task=args.task, global_batch_size=args.batch_size, steps=args.steps,
+                        num_hidden_layers=args.layers, hidden_size=args.hidden_size,
+                        hidden_dropout=args.dropout, attention_dropout=args.dropout)
+    if context.is_main:
+        args.json.write_text(json.dumps(results, indent=1))
+    shutdown(after_error=any("error" in result for result in results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""``python -m modlayers finetune {classification,qa,tagging}``: a longer fine-tuning run than a notebook's.
+
+Thin: parse the arguments, call ``modlayers.finetuning.<task>.finetune`` (imported by name), print the
+validation metric next to the task's baselines. The progress bar is the task's own (tqdm).
+
+Example::
+
+    python -m modlayers finetune classification --model pretrained --steps 160 --batch-size 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+TASKS = ("classification", "qa", "tagging")
+
+
+def build_parser(prog: str = "python -m modlayers finetune") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Fine-tune a head on the kit's data and print its validation metric next to the baselines.")
+    parser.add_argument("task", choices=TASKS)
+    parser.add_argument("--model", choices=("tiny", "pretrained"), default="pretrained",
+                        help="pretrained: the MiniLM encoder (default); tiny: the kit's small model from scratch")
+    parser.add_argument("--steps", type=_positive, default=200, help="optimisation steps (default: 200)")
+    parser.add_argument("--batch-size", type=_positive, default=16, help="examples per step (default: 16)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-seconds", type=float, default=None, help="stop training after this many seconds")
+    parser.add_argument("--json", action="store_true", help="also print the result (without the model) as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def format_report(result: dict) -> str:
+    """The metric and the baselines as a small aligned table, best first."""
+    rows = [(f"{result['model']} model, fine-tuned ({result['steps']} steps)", result["metric"])]
+    rows += list(result["baselines"].items())
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{result['task']}: validation {result['metric_name']}", ""]
+    lines += [f"  {name:<{width}}  {value:.3f}" for name, value in sorted(rows, key=lambda r: -r[1])]
+    lines += ["", f"  {result['seconds']:.0f} s in all"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m modlayers finetune") -> int:
+    args = build_parser(prog).parse_args(argv)
+    try:
+        module = importlib.import_module(f"modlayers.finetuning.{args.task}")
+    except ModuleNotFoundError as error:
+        if error.name != f"modlayers.finetuning.{args.task}":
+            raise
+        print(f"{prog} {args.task}: this version of the kit has no modlayers/finetuning/{args.task}.py yet.", file=sys.stderr)
+        return 2
+    result = module.finetune(model=args.model, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                             max_seconds=args.max_seconds, progress=not args.no_progress)
+    print(format_report(result))
+    if args.json:
+        plain = {k: v for k, v in result.items() if isinstance(v, (str, int, float, dict, list, type(None)))}
+        print(json.dumps(plain))
+    return 0
