@@ -51,6 +51,38 @@ def test_train_windows_label_every_window_and_keep_model_inputs_only(tokenizer):
     assert (features["start_positions"] > 0).sum() >= len(records)  # every answer lies whole in some window
 
 
+def test_train_windows_give_bert_its_segments_and_keep_a_share_of_answerless_windows(tokenizer):
+    records = load_qa("validation")[:6]
+    bert_reader, _ = load_reader("pretrained")
+    tiny_reader_, _ = load_reader("tiny")
+    everything = train_windows(tokenizer, records, max_length=96, stride=24, model=bert_reader)
+    assert "token_type_ids" in everything  # BERT reads which tokens are the question (0) and the context (1)
+    assert "token_type_ids" not in train_windows(tokenizer, records, max_length=96, stride=24, model=tiny_reader_)
+    answerless = int((everything["start_positions"] == 0).sum())
+    only_answers = train_windows(tokenizer, records, max_length=96, stride=24, answerless_share=0.0)
+    assert (only_answers["start_positions"] > 0).all()
+    assert len(only_answers["input_ids"]) == len(everything["input_ids"]) - answerless
+    half = train_windows(tokenizer, records, max_length=96, stride=24, answerless_share=0.5)
+    assert len(only_answers["input_ids"]) < len(half["input_ids"]) < len(everything["input_ids"])
+
+
+def test_qa_logits_pass_the_segments_to_bert(tokenizer):
+    from modlayers.pipelines import qa_logits
+    from modlayers.spans import encode_qa_windows
+
+    reader, _ = load_reader("pretrained")
+    reader.eval()
+    record = load_qa("validation")[0]
+    windows = encode_qa_windows(tokenizer, [record["question"]], [record["context"]], max_length=96, stride=24)
+    start, _ = qa_logits(reader, windows)
+    with torch.no_grad():
+        with_segments = reader(input_ids=windows["input_ids"], attention_mask=windows["attention_mask"],
+                               token_type_ids=windows["token_type_ids"]).start_logits
+        without = reader(input_ids=windows["input_ids"], attention_mask=windows["attention_mask"]).start_logits
+    torch.testing.assert_close(start, with_segments, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(start, without, atol=1e-3)
+
+
 def test_a_few_steps_of_the_tiny_reader_return_the_promised_report():
     history = []
     result = finetune("tiny", steps=4, batch_size=4, eval_every=2, eval_size=6, progress=False, on_eval=history.append)
@@ -95,6 +127,7 @@ def test_freezing_the_lower_layers_stops_their_gradients():
         ({"batch_size": 0}, "batch_size must be"),
         ({"model": "tiny", "freeze_layers": 2}, "freeze_layers applies to the pretrained encoder"),
         ({"eval_size": 0}, "eval_size must be"),
+        ({"answerless_share": 1.5}, "answerless_share must be a number from 0 to 1"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(kwargs, match):

@@ -40,7 +40,8 @@ __all__ = ["MODELS", "TinyReader", "tiny_reader", "load_reader", "freeze_lower_l
            "windowing_scores", "finetune"]
 
 MODELS = ("tiny", "pretrained")
-LEARNING_RATES = {"tiny": 2e-3, "pretrained": 1e-4}
+LEARNING_RATES = {"tiny": 2e-3, "pretrained": 3e-4}
+HEAD_LEARNING_RATES = {"tiny": 2e-3, "pretrained": 3e-3}  # the new qa_outputs layer
 MAX_ANSWER_LENGTH = 10  # tokens; the longest answer in the data has 4
 
 
@@ -110,19 +111,37 @@ def freeze_lower_layers(reader, n_layers: int) -> int:
     return sum(p.numel() for p in reader.parameters() if p.requires_grad)
 
 
-def train_windows(tokenizer, records: Sequence[dict], *, max_length: int = 128, stride: int = 32) -> dict:
+def train_windows(tokenizer, records: Sequence[dict], *, max_length: int = 128, stride: int = 32, model=None,
+                  answerless_share: float = 1.0, seed: int = 0) -> dict:
     """The labelled windows of ``records`` (``[CLS]`` for a window without the answer), model inputs only.
 
+    Args:
+        model: the reader; when its encoder reads ``token_type_ids`` (BERT) they are kept, so it can tell
+            the question (segment 0) from the context (segment 1).
+        answerless_share: the share of the windows *without* the answer to keep (chosen with ``seed``);
+            every window with the answer is kept. Most windows of a long context miss the answer: keeping
+            a few teaches ``[CLS]`` ("not here") without spending most steps on it.
+
     Returns:
-        ``{"input_ids", "attention_mask", "start_positions", "end_positions"}``, ``(windows, max_length)``
-        and ``(windows,)`` long tensors.
+        ``{"input_ids", "attention_mask", ["token_type_ids"], "start_positions", "end_positions"}``,
+        ``(windows, max_length)`` and ``(windows,)`` long tensors.
+
+    Raises:
+        ValueError: ``answerless_share`` outside ``[0, 1]``.
     """
+    _check_share(answerless_share)
     windows = encode_qa_windows(
         tokenizer, [r["question"] for r in records], [r["context"] for r in records],
         answer_starts=[r["answer_start"] for r in records], answer_texts=[r["answer_text"] for r in records],
         max_length=max_length, stride=stride,
     )
-    return model_inputs(windows, labels=["start_positions", "end_positions"])
+    features = model_inputs(windows, labels=["start_positions", "end_positions"], model=model)
+    if answerless_share < 1:
+        answerless = features["start_positions"] == 0  # (windows,)
+        draw = torch.rand(len(answerless), generator=torch.Generator().manual_seed(seed))  # (windows,)
+        keep = ~answerless | (draw < answerless_share)  # (windows,)
+        features = {key: value[keep] for key, value in features.items()}
+    return features
 
 
 def windowing_scores(reader, tokenizer, records: Sequence[dict], *, max_length: int = 128, stride: int = 32,
@@ -170,6 +189,12 @@ def windowing_scores(reader, tokenizer, records: Sequence[dict], *, max_length: 
     }
 
 
+def _check_share(answerless_share) -> None:
+    if isinstance(answerless_share, bool) or not isinstance(answerless_share, (int, float)) or not 0 <= answerless_share <= 1:
+        raise ValueError(f"answerless_share must be a number from 0 to 1 (the share of windows without the answer "
+                         f"to keep), got {answerless_share!r}.")
+
+
 def _check_positive(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
@@ -187,6 +212,8 @@ def finetune(
     stride: int = 32,
     freeze_layers: int = 0,
     lr: float | None = None,
+    head_lr: float | None = None,
+    answerless_share: float = 0.05,
     eval_every: int | None = None,
     eval_size: int | None = None,
     train_records: Sequence[dict] | None = None,
@@ -205,7 +232,11 @@ def finetune(
         progress: show a tqdm progress bar with the loss and the last validation exact match.
         max_length, stride: the windows (tokens per window, context tokens shared by neighbours).
         freeze_layers: keep the pretrained embeddings and this many lower layers fixed (0: train all).
-        lr: AdamW learning rate (default: 1e-4 pretrained, 2e-3 tiny), warmed up over the first tenth.
+        lr: AdamW learning rate of the encoder (default: 3e-4 pretrained, 2e-3 tiny), warmed up over the
+            first tenth of the steps.
+        head_lr: learning rate of the new ``qa_outputs`` layer (default: 3e-3 pretrained, 2e-3 tiny): it starts
+            from random weights, the encoder from pretrained ones.
+        answerless_share: the share of training windows without the answer kept (see :func:`train_windows`).
         eval_every: evaluate every this many steps (default: 5 evaluations in all).
         eval_size: the curve's evaluations use the first ``eval_size`` validation examples (``None``: all);
             the final score always uses every validation example.
@@ -236,6 +267,7 @@ def finetune(
     for name, value in (("eval_every", eval_every), ("eval_size", eval_size)):
         if value is not None:
             _check_positive(name, value)
+    _check_share(answerless_share)
     if freeze_layers and model == "tiny":
         raise ValueError("freeze_layers applies to the pretrained encoder; the tiny model starts from random "
                          "weights and must train every layer (pass freeze_layers=0).")
@@ -249,14 +281,18 @@ def finetune(
     reader, tokenizer = load_reader(model, max_length=max_length)
     trained = freeze_lower_layers(reader, freeze_layers) if freeze_layers else sum(
         p.numel() for p in reader.parameters())
-    features = train_windows(tokenizer, train_records, max_length=max_length, stride=stride)
+    features = train_windows(tokenizer, train_records, max_length=max_length, stride=stride, model=reader,
+                             answerless_share=answerless_share, seed=seed)
     curve_records = validation_records[:eval_size] if eval_size else validation_records
     qa_options = dict(max_length=max_length, stride=stride, max_answer_length=MAX_ANSWER_LENGTH)
 
     eval_every = eval_every or max(1, steps // 5)
     lr = lr if lr is not None else LEARNING_RATES[model]
+    head_lr = head_lr if head_lr is not None else HEAD_LEARNING_RATES[model]
     source = batches_from(features, batch_size, shuffle=True, seed=seed, trim_padding=True)
-    optimizer = torch.optim.AdamW([p for p in reader.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    head = list(reader.qa_outputs.parameters())
+    encoder = [p for p in reader.parameters() if p.requires_grad and all(p is not h for h in head)]
+    optimizer = torch.optim.AdamW([{"params": encoder, "lr": lr}, {"params": head, "lr": head_lr}], weight_decay=0.01)
     warmup = max(1, steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     device = next(reader.parameters()).device
@@ -301,5 +337,6 @@ def finetune(
         "seconds": round(time.perf_counter() - clock, 2), "trained_parameters": trained,
         "reader": reader, "tokenizer": tokenizer,
         "options": {"max_length": max_length, "stride": stride, "freeze_layers": freeze_layers, "lr": lr,
+                    "head_lr": head_lr, "answerless_share": answerless_share,
                     "batch_size": batch_size, "eval_size": eval_size, "windows": len(features["input_ids"])},
     }
