@@ -28,6 +28,7 @@ from modlayers.training import batches_from, predict
 __all__ = [
     "MODEL_INPUTS",
     "model_inputs",
+    "takes_token_type_ids",
     "qa_logits",
     "answer_question",
     "evaluate_qa",
@@ -40,14 +41,31 @@ MODEL_INPUTS = ("input_ids", "attention_mask")
 """The tensors the kit's heads read from an encoding; offsets, masks and labels stay behind."""
 
 
-def model_inputs(features: dict, labels: Sequence[str] = ()) -> dict[str, torch.Tensor]:
+def takes_token_type_ids(model) -> bool:
+    """Whether ``model``'s base model (e.g. BERT) reads ``token_type_ids``, the segment (question 0, context 1) of each token.
+
+    Example:
+        >>> takes_token_type_ids(load_pretrained("qa")[0]), takes_token_type_ids(tiny_reader)  # doctest: +SKIP
+        (True, False)
+    """
+    from modlayers.base_model import _forward_parameters
+
+    base = getattr(model, getattr(model, "base_model_prefix", ""), None) if model is not None else None
+    return base is not None and "token_type_ids" in _forward_parameters(type(base))
+
+
+def model_inputs(features: dict, labels: Sequence[str] = (), *, model=None) -> dict[str, torch.Tensor]:
     """Keep only what the model's ``forward`` takes: ``input_ids``, ``attention_mask`` and ``labels``.
+
+    With ``model`` given, ``token_type_ids`` is kept too when its base model reads them (BERT: without them
+    it cannot tell the question from the context); the kit's tiny models have no segment embedding.
 
     Example:
         >>> sorted(model_inputs({"input_ids": 1, "offset_mapping": 2}, labels=["start_positions"]))
         ['input_ids']
     """
-    return {key: features[key] for key in (*MODEL_INPUTS, *labels) if key in features}
+    keys = (*MODEL_INPUTS, "token_type_ids") if takes_token_type_ids(model) else MODEL_INPUTS
+    return {key: features[key] for key in (*keys, *labels) if key in features}
 
 
 def qa_logits(model, windows: dict, *, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +74,7 @@ def qa_logits(model, windows: dict, *, batch_size: int = 64) -> tuple[torch.Tens
     Example:
         >>> start_logits, end_logits = qa_logits(model, windows)  # doctest: +SKIP
     """
-    outputs = predict(model, batches_from(model_inputs(windows), batch_size))
+    outputs = predict(model, batches_from(model_inputs(windows, model=model), batch_size))
     start = torch.cat([o["start_logits"] for o in outputs])  # (windows, seq)
     end = torch.cat([o["end_logits"] for o in outputs])  # (windows, seq)
     return start, end

@@ -43,6 +43,15 @@ def test_model_inputs_drops_offsets_masks_and_token_type_ids():
     assert sorted(model_inputs(features, labels=["start_positions"])) == ["attention_mask", "input_ids", "start_positions"]
 
 
+def test_model_inputs_keep_token_type_ids_for_a_model_that_reads_them():
+    from modlayers.pretrained import load_pretrained
+
+    bert_reader, _ = load_pretrained("qa")
+    features = {"input_ids": 1, "attention_mask": 2, "token_type_ids": 3, "offset_mapping": 4}
+    assert sorted(model_inputs(features, model=bert_reader)) == ["attention_mask", "input_ids", "token_type_ids"]
+    assert sorted(model_inputs(features, model=TinyTagger(config(num_labels=3)))) == ["attention_mask", "input_ids"]
+
+
 def test_qa_logits_equal_one_forward_pass_over_all_windows(tokenizer, reader):
     windows = encode_qa_windows(tokenizer, ["who ?"], [CONTEXT], max_length=16, stride=4)
     start, end = qa_logits(reader, windows, batch_size=2)  # several batches, concatenated in order
