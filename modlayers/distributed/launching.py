@@ -127,6 +127,8 @@ def init_distributed(device: str | None = None) -> DistributedContext:
 def shutdown(after_error: bool = False) -> None:
     """Leave the process group, if one is running (call once, as the last thing a distributed script does).
 
+    Every rank must call it: the ranks wait for each other (a barrier) before the group is destroyed.
+
     Args:
         after_error: a training step failed inside a collective (e.g. DDP's backward raised on every rank). A
             gradient all-reduce may then still wait for a partner that will never send, and tearing the group
@@ -139,6 +141,9 @@ def shutdown(after_error: bool = False) -> None:
         sys.stderr.flush()
         os._exit(0)
     if dist.is_initialized():
+        # Leave together: a rank that tears its gloo connections down while another still writes its
+        # report can abort at exit ("terminate called without an active exception").
+        dist.barrier()
         dist.destroy_process_group()
 
 
