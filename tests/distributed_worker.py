@@ -97,7 +97,7 @@ def main(mode: str, out_dir: str) -> None:
             except Exception as error:
                 results[f"trainer/{checkpointing}"] = {"error": f"{type(error).__name__}: {error}"}
     torch.save(results, Path(out_dir) / f"{mode}-rank{context.rank}.pt")
-    shutdown(after_error=any("error" in result for result in results.values()))
+    shutdown(exit_at_once=True)  # every result is written
 
 
 if __name__ == "__main__":

@@ -93,5 +93,5 @@ def main(argv: list[str] | None = None) -> int:
             args.memory_json.write_text(memory_json(run.memory))
         if args.losses_json is not None:
             args.losses_json.write_text(json.dumps(run.losses))
-    shutdown()
+    shutdown(exit_at_once=True)  # everything is printed and written
     return 0

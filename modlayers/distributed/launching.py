@@ -124,19 +124,20 @@ def init_distributed(device: str | None = None) -> DistributedContext:
     return DistributedContext(rank, local_rank, world_size, chosen, backend)
 
 
-def shutdown(after_error: bool = False) -> None:
+def shutdown(exit_at_once: bool = False) -> None:
     """Leave the process group, if one is running (call once, as the last thing a distributed script does).
 
-    Every rank must call it: the ranks wait for each other (a barrier) before the group is destroyed.
+    Every rank must call it: without ``exit_at_once`` the ranks wait for each other (a barrier) before the
+    group is destroyed.
 
     Args:
-        after_error: a training step failed inside a collective (e.g. DDP's backward raised on every rank). A
-            gradient all-reduce may then still wait for a partner that will never send, and tearing the group
-            down can abort the process ("terminate called without an active exception"). With ``True`` the
-            process flushes its output and exits at once with status 0 instead, leaving the sockets to the
-            operating system. Write every result before calling it.
+        exit_at_once: flush the output and end the process with status 0 right away, leaving the sockets to
+            the operating system. For a script whose results are all written: after a training step failed
+            inside a collective (a gradient all-reduce may still wait for a partner that will never send),
+            and on a loaded machine, tearing gloo down can abort a rank at exit ("terminate called without
+            an active exception") and fail the whole launch.
     """
-    if after_error and dist.is_initialized():
+    if exit_at_once and dist.is_initialized():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)

@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                         hidden_dropout=args.dropout, attention_dropout=args.dropout)
     if context.is_main:
         args.json.write_text(json.dumps(results, indent=1))
-    shutdown(after_error=any("error" in result for result in results))
+    # Every result is written: leave at once rather than tear gloo down, which under a loaded machine can
+    # abort a rank at exit ("terminate called without an active exception") and fail the launch.
+    shutdown(exit_at_once=True)
     return 0
 
 
