@@ -166,7 +166,7 @@ def with_transformers_prefix(model, save_kwargs: dict) -> dict:
     return {**save_kwargs, "state_dict": rename_prefix(state_dict, model.base_model_prefix, target)}
 
 
-def load_pretrained(cls, load, pretrained_model_name_or_path, *args, **kwargs):
+def load_under_any_prefix(cls, load, pretrained_model_name_or_path, *args, **kwargs):
     """transformers' ``from_pretrained`` (``load``), finding the base weights under any known prefix.
 
     Raises:

@@ -32,7 +32,7 @@ from transformers.modeling_outputs import (
 from transformers.utils import logging
 
 from modlayers.base_model import build_base_model, cache_of, call_base_model, output_cache_field, pop_loss_kwargs
-from modlayers.head_checkpoints import load_pretrained, register_prefix_hook, use_architecture_prefix, with_transformers_prefix
+from modlayers.head_checkpoints import load_under_any_prefix, register_prefix_hook, use_architecture_prefix, with_transformers_prefix
 from modlayers.losses import (
     check_sequence_classification_labels,
     check_span_positions,
@@ -153,7 +153,7 @@ class GenericForSequenceClassification:
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """transformers' ``from_pretrained``; finds the base weights under any known prefix, raises if none
         would load (see :mod:`modlayers.head_checkpoints`)."""
-        return load_pretrained(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
+        return load_under_any_prefix(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """transformers' ``save_pretrained``, the base weights under the prefix of transformers' class for the task."""
@@ -263,7 +263,7 @@ class GenericForQuestionAnswering:
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """transformers' ``from_pretrained``; finds the base weights under any known prefix, raises if none
         would load (see :mod:`modlayers.head_checkpoints`)."""
-        return load_pretrained(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
+        return load_under_any_prefix(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """transformers' ``save_pretrained``, the base weights under the prefix of transformers' class for the task."""
@@ -370,7 +370,7 @@ class GenericForTokenClassification:
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """transformers' ``from_pretrained``; finds the base weights under any known prefix, raises if none
         would load (see :mod:`modlayers.head_checkpoints`)."""
-        return load_pretrained(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
+        return load_under_any_prefix(cls, super().from_pretrained, pretrained_model_name_or_path, *args, **kwargs)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """transformers' ``save_pretrained``, the base weights under the prefix of transformers' class for the task."""
