@@ -1,0 +1,39 @@
+"""modlayers/stated_figures.py: a stated figure is asserted against the run and recorded for the load test."""
+
+import pytest
+import torch
+
+from modlayers import stated_figures
+from modlayers.stated_figures import FigureMismatch, check_figure, compare_runs, recorded_figures
+
+
+@pytest.fixture(autouse=True)
+def fresh_record(monkeypatch):
+    monkeypatch.setattr(stated_figures, "_RECORDED", {})
+
+
+def test_a_value_within_tolerance_passes_prints_and_is_recorded(capsys):
+    assert check_figure("accuracy", torch.tensor(0.91), stated=0.9, tolerance=0.02) == pytest.approx(0.91)
+    assert "✓ accuracy: 0.910 (stated 0.9 ± 0.02)" in capsys.readouterr().out
+    assert recorded_figures()["accuracy"]["value"] == pytest.approx(0.91)
+
+
+def test_a_value_outside_tolerance_fails_naming_figure_value_and_statement():
+    with pytest.raises(FigureMismatch, match=r"exact match: this run gives 0\.092, but the text states 0\.38 ± 0\.1"):
+        check_figure("exact match", 0.092, stated=0.38, tolerance=0.1)
+    assert recorded_figures()["exact match"]["value"] == 0.092  # recorded even when it fails
+
+
+@pytest.mark.parametrize("bad, error", [("0.3", TypeError), (True, TypeError), (float("nan"), ValueError)])
+def test_a_value_that_is_no_number_is_refused(bad, error):
+    with pytest.raises(error):
+        check_figure("x", bad, stated=0.3, tolerance=0.1)
+
+
+def test_compare_runs_reports_missing_figures_and_values_further_apart_than_the_tolerance():
+    first = {"a": {"value": 0.30, "stated": 0.3, "tolerance": 0.05}, "b": {"value": 1.0, "stated": 1, "tolerance": 0}}
+    second = {"a": {"value": 0.36, "stated": 0.3, "tolerance": 0.05}, "c": {"value": 1.0, "stated": 1, "tolerance": 0}}
+    problems = compare_runs(first, second)
+    assert "b: checked in one run only" in problems and "c: checked in one run only" in problems
+    assert any(p.startswith("a: 0.3 in one run, 0.36") for p in problems)
+    assert compare_runs(first, first) == []
