@@ -42,7 +42,7 @@ from modlayers.losses import (
     sequence_classification_loss,
     token_classification_loss,
 )
-from modlayers.pooling import last_non_pad_index, pool_at
+from modlayers.pooling import last_token_index, pool_at
 
 logger = logging.get_logger(__name__)
 
@@ -121,10 +121,20 @@ class GenericForSequenceClassification:
     ``config.problem_type`` (regression: MSE; single label: cross-entropy ignoring -100;
     multi label: BCE with logits), inferred like transformers when unset.
 
-    Pooling: with ``pad_token_id`` set, the rightmost token that is not the pad token;
-    a row that is all padding raises. With no ``pad_token_id``, a batch of one uses its
-    last token and a larger batch raises. With ``inputs_embeds`` the pad token cannot
-    be seen, so the last position is used (a warning is logged once).
+    Pooling (:func:`modlayers.pooling.last_token_index`): with an ``attention_mask``, the last
+    position it keeps, for ``input_ids`` and ``inputs_embeds`` alike (PEFT's prompt tuning passes
+    only ``inputs_embeds``), also when the pad token is a real token (``pad_token = eos_token``).
+    Without a mask, the rightmost token that is not ``pad_token_id``, as transformers does. A row
+    that is all padding raises. With neither, a batch of one uses its last token and a larger
+    batch raises; ``inputs_embeds`` without a mask pools the last position (a warning is logged once).
+
+    A mask that contradicts ``config.pad_token_id`` (a position it marks as padding holds another
+    token: the tokenizer pads with another id) raises a ``ValueError`` naming both ids and the fix,
+    rather than pooling from the mask with a warning: the pooling of this call would be right, but
+    the config is saved with the model, and wherever no mask is given (transformers' own classes,
+    which always read the pad id; a pipeline) the saved model would silently pool a pad. A warning
+    is easily lost in a training log; the fix is one line. Like every value check it runs in eager
+    mode only, not while ``torch.compile`` traces.
 
     Example:
         >>> class MyClassifier(GenericForSequenceClassification, LlamaPreTrainedModel):
@@ -174,28 +184,27 @@ class GenericForSequenceClassification:
     ) -> SequenceClassifierOutputWithPast:
         cache = _one_cache(past_key_values, cache)
         loss_kwargs = pop_loss_kwargs(kwargs)  # for the loss only, never for the base model
-        batch_size, _ = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
+        batch_size, seq_len = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
         problem_type = None
         if labels is not None:
             problem_type = self.config.problem_type or infer_problem_type(self.num_labels, labels)
             check_sequence_classification_labels(labels, problem_type, self.num_labels, batch_size)
 
         pad_token_id = self.config.get_text_config().pad_token_id
-        if pad_token_id is None and batch_size != 1:
+        reads_mask = attention_mask is not None and attention_mask.dim() == 2
+        if pad_token_id is None and batch_size != 1 and not reads_mask:
             raise ValueError(
                 f"Cannot find the last real token of {batch_size} sequences without a pad token: "
-                "config.pad_token_id is None. Set config.pad_token_id (e.g. to the tokenizer's pad token id) "
-                "or classify one sequence at a time."
+                "config.pad_token_id is None and no attention_mask was given. Pass the attention_mask, set "
+                "config.pad_token_id (e.g. to the tokenizer's pad token id) or classify one sequence at a time."
             )
-        if pad_token_id is not None and input_ids is not None:
-            last_token = last_non_pad_index(input_ids, pad_token_id)  # (batch,)
-        else:
-            last_token = -1  # the last position of every row
-            if input_ids is None and not torch.compiler.is_compiling():
-                logger.warning_once(
-                    f"{self.__class__.__name__} cannot see padding in inputs_embeds, so it pools the last "
-                    "position of every row. Pass input_ids, or use left padding, if rows are padded."
-                )
+        # (batch,) positions, or -1 for the last position of every row; raises if the mask and the pad id disagree.
+        last_token = last_token_index(input_ids, attention_mask, pad_token_id, seq_len)
+        if input_ids is None and not reads_mask and not torch.compiler.is_compiling():
+            logger.warning_once(
+                f"{self.__class__.__name__} cannot see padding in inputs_embeds without an attention_mask, so it "
+                "pools the last position of every row. Pass the attention_mask if rows are padded."
+            )
 
         outputs = call_base_model(
             getattr(self, self.base_model_prefix),

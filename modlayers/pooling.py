@@ -82,14 +82,90 @@ def last_attended_index(attention_mask: torch.Tensor) -> torch.Tensor:
         tensor([2, 3])
     """
     _check_token_matrix("attention_mask", attention_mask)
-    if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
-        raise ValueError("attention_mask must hold only 0 (padding) and 1 (token).")
     keep = attention_mask.to(torch.int64)  # (batch, seq_len)
-    empty_rows = (keep.sum(dim=-1) == 0).nonzero().flatten().tolist()
-    if empty_rows:
-        raise ValueError(f"row(s) {empty_rows} of attention_mask are all 0, so there is no token to pool.")
+    # Value checks read the tensor on the host: skipped inside torch.compile (see modlayers.heads).
+    if not torch.compiler.is_compiling():
+        if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+            raise ValueError("attention_mask must hold only 0 (padding) and 1 (token).")
+        empty_rows = (keep.sum(dim=-1) == 0).nonzero().flatten().tolist()
+        if empty_rows:
+            raise ValueError(f"row(s) {empty_rows} of attention_mask are all 0, so there is no token to pool.")
     positions = torch.arange(attention_mask.shape[-1], device=attention_mask.device)  # (seq_len,)
     return (positions * keep).argmax(dim=-1)  # (batch,)
+
+
+def check_pad_token_matches_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_token_id: int) -> None:
+    """Raise if a position the attention mask marks as padding holds a token other than ``pad_token_id``.
+
+    That is a config that contradicts its tokenizer (the tokenizer pads with another id than
+    ``config.pad_token_id``). A real token that equals ``pad_token_id`` where the mask keeps it (the
+    ``pad_token = eos_token`` patch) is no contradiction: the mask says it is content.
+
+    Args:
+        input_ids, attention_mask: ``(batch, seq_len)``.
+        pad_token_id: the id the config says pads.
+
+    Raises:
+        ValueError: naming the pad id, the token(s) the mask marks as padding, and the fix.
+
+    Example:
+        >>> check_pad_token_matches_mask(torch.tensor([[5, 2]]), torch.tensor([[1, 0]]), 0)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: attention_mask marks as padding positions holding token 2, but config.pad_token_id is 0: ...
+    """
+    if torch.compiler.is_compiling():  # a host read: eager mode only
+        return
+    padded = attention_mask == 0  # (batch, seq_len), True = padding by the mask
+    wrong = padded & (input_ids != pad_token_id)  # (batch, seq_len)
+    if not bool(wrong.any()):
+        return
+    tokens, counts = input_ids[wrong].unique(return_counts=True)
+    found = tokens[counts.argsort(descending=True)].tolist()  # the most frequent first
+    shown = found[0] if len(found) == 1 else found[:5]
+    raise ValueError(
+        f"attention_mask marks as padding positions holding token {shown}, but config.pad_token_id is "
+        f"{pad_token_id}: the tokenizer pads with another id than the config says, so a head that reads "
+        f"the pad id pools a pad (transformers' own classes do, and so does this head without a mask). Fix "
+        f"the config: model.config.pad_token_id = tokenizer.pad_token_id (here {found[0]}), before training "
+        "and saving."
+    )
+
+
+def last_token_index(
+    input_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    pad_token_id: int | None,
+    seq_len: int | None = None,
+) -> torch.Tensor | int:
+    """The position the sequence head pools, for each row: the rule ``GenericForSequenceClassification`` follows.
+
+    - With a 2-D ``attention_mask``: the last position it keeps (:func:`last_attended_index`), whether
+      the inputs are ``input_ids`` or ``inputs_embeds``, whatever the pad id. With ``input_ids`` and a
+      ``pad_token_id`` too, a position the mask drops must hold the pad token
+      (:func:`check_pad_token_matches_mask`).
+    - Else, with ``input_ids`` and a ``pad_token_id``: the last non-pad token (:func:`last_non_pad_index`),
+      as transformers does.
+    - Else ``-1``, the last position of every row (the caller decides whether that is safe).
+
+    A mask longer than the inputs (a KV cache covers earlier positions) is read over its last
+    ``seq_len`` columns (the inputs' length; default ``input_ids``' or the mask's); a prepared 4-D mask is
+    not read.
+
+    Example:
+        >>> last_token_index(torch.tensor([[5, 6, 0]]), torch.tensor([[1, 1, 0]]), pad_token_id=0)
+        tensor([1])
+    """
+    if attention_mask is not None and attention_mask.dim() == 2:
+        if seq_len is None:
+            seq_len = input_ids.shape[-1] if input_ids is not None else attention_mask.shape[-1]
+        mask = attention_mask[:, -seq_len:]  # (batch, seq_len): the positions of these inputs
+        if input_ids is not None and pad_token_id is not None:
+            check_pad_token_matches_mask(input_ids, mask, pad_token_id)
+        return last_attended_index(mask)  # (batch,)
+    if input_ids is not None and pad_token_id is not None:
+        return last_non_pad_index(input_ids, pad_token_id)  # (batch,)
+    return -1
 
 
 def pool_at(values: torch.Tensor, index: torch.Tensor | int) -> torch.Tensor:
