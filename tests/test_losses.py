@@ -86,3 +86,67 @@ def test_token_loss_is_computed_in_float32_even_for_half_logits():
     assert loss.dtype == torch.float32
     expected = reference_cross_entropy(logits.float().view(-1, 3), labels.view(-1), -100)
     torch.testing.assert_close(loss.double(), expected, atol=1e-6, rtol=0)
+
+
+# ---------------------------------------------------------------- float32 whatever the logits' dtype
+
+
+def _reference_sequence_loss(logits, labels, problem_type):
+    """The three sequence losses written out in float64."""
+    logits = logits.double()
+    if problem_type == "regression":
+        return ((logits.reshape(labels.shape) - labels.double()) ** 2).mean()
+    if problem_type == "multi_label_classification":
+        y = labels.double()
+        return -(y * torch.nn.functional.logsigmoid(logits) + (1 - y) * torch.nn.functional.logsigmoid(-logits)).mean()
+    return reference_cross_entropy(logits, labels, -100)
+
+
+SEQUENCE_CASES = {
+    # problem_type: (logits shape, labels)
+    "regression": ((4, 1), torch.tensor([70000.0, 123456.0, -0.25, 3.1])),  # above float16's 65504
+    "single_label_classification": ((4, 3), torch.tensor([0, 2, -100, 1])),
+    "multi_label_classification": ((4, 3), torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]])),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("problem_type", list(SEQUENCE_CASES))
+def test_sequence_losses_of_half_logits_are_the_float64_loss_in_float32(problem_type, dtype):
+    shape, labels = SEQUENCE_CASES[problem_type]
+    logits = (torch.randn(shape, generator=torch.Generator().manual_seed(0)) * 3).to(dtype)
+    loss = sequence_classification_loss(logits, labels, problem_type)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    expected = _reference_sequence_loss(logits, labels, problem_type)  # the same half logits, exactly, in float64
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_question_answering_loss_of_half_logits_is_computed_in_float32():
+    generator = torch.Generator().manual_seed(0)
+    start, end = (torch.randn(3, 6, generator=generator).to(torch.bfloat16) for _ in range(2))
+    starts, ends = torch.tensor([0, 2, 9]), torch.tensor([1, 5, 9])  # the third answer is outside the window
+    loss = question_answering_loss(start, end, starts, ends)
+    assert loss.dtype == torch.float32
+    inside = torch.tensor([0, 1])  # the reference keeps the answers inside the window
+    expected = (reference_cross_entropy(start[inside], starts[inside], 6) + reference_cross_entropy(end[inside], ends[inside], 6)) / 2
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_regression_head_under_float16_autocast_gives_a_finite_loss_for_targets_above_65504():
+    """sentence-transformers#3793: what Trainer(fp16=True) does, on the kit's tiny transformer."""
+    from modlayers import GenericForSequenceClassification, TinyTransformerConfig, TinyTransformerPreTrainedModel
+
+    class Scorer(GenericForSequenceClassification, TinyTransformerPreTrainedModel):
+        pass
+
+    torch.manual_seed(0)
+    model = Scorer(TinyTransformerConfig(vocab_size=20, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                         num_labels=1)).eval()
+    ids = torch.tensor([[3, 4, 5], [6, 7, 0]])
+    labels = torch.tensor([70000.0, 80000.0])
+    with torch.autocast("cpu", dtype=torch.float16):
+        out = model(ids, attention_mask=(ids != 0).long(), labels=labels)
+    assert out.logits.dtype == torch.float16
+    assert torch.isfinite(out.loss) and out.loss.dtype == torch.float32
+    torch.testing.assert_close(out.loss.double(), ((out.logits.double().reshape(-1) - labels.double()) ** 2).mean(),
+                               rtol=1e-6, atol=0)
