@@ -138,21 +138,26 @@ def known_prefixes(model) -> list[str]:
     return list(dict.fromkeys(prefix for prefix in candidates if prefix))
 
 
-def register_prefix_hook(model) -> None:
-    """Make ``model.load_state_dict`` take base weights saved under any known prefix (Trainer resumes with it)."""
-
-    def base_weights_under_own_prefix(state_dict, prefix, *args):
-        own = f"{prefix}{model.base_model_prefix}."
-        if any(key.startswith(own) for key in state_dict):
+def base_weights_under_own_prefix(model, state_dict, prefix, *args) -> None:
+    """``load_state_dict`` pre-hook: rename base weights saved under another known prefix to ``model``'s own."""
+    own = f"{prefix}{model.base_model_prefix}."
+    if any(key.startswith(own) for key in state_dict):
+        return
+    for other in known_prefixes(model)[1:]:
+        if any(key.startswith(f"{prefix}{other}.") for key in state_dict):
+            renamed = rename_prefix(state_dict, other, model.base_model_prefix, under=prefix)
+            state_dict.clear()
+            state_dict.update(renamed)
             return
-        for other in known_prefixes(model)[1:]:
-            if any(key.startswith(f"{prefix}{other}.") for key in state_dict):
-                renamed = rename_prefix(state_dict, other, model.base_model_prefix, under=prefix)
-                state_dict.clear()
-                state_dict.update(renamed)
-                return
 
-    model._register_load_state_dict_pre_hook(base_weights_under_own_prefix)
+
+def register_prefix_hook(model) -> None:
+    """Make ``model.load_state_dict`` take base weights saved under any known prefix (Trainer resumes with it).
+
+    The hook is a module-level function that torch calls with the model (``with_module=True``), not a
+    closure, so ``pickle`` and ``torch.save(model)`` can write the model.
+    """
+    model._register_load_state_dict_pre_hook(base_weights_under_own_prefix, with_module=True)
 
 
 def with_transformers_prefix(model, save_kwargs: dict) -> dict:

@@ -110,10 +110,49 @@ def head_class(config: PretrainedConfig, head: type = GenericForSequenceClassifi
         >>> issubclass(cls, LlamaPreTrainedModel)  # doctest: +SKIP
         True
     """
-    base = pretrained_base_class(config)
+    return _head_on(head, pretrained_base_class(config))
+
+
+# Each class is built once, so that pickle finds the very class by its name (see __getattr__).
+_HEAD_CLASSES: dict[str, type] = {}
+_NAME_SEPARATOR = "On"
+
+
+def _head_on(head: type, base: type) -> type:
     architecture = base.__name__.removesuffix("PreTrainedModel")
-    name = f"{head.__name__}On{architecture}"
-    return type(name, (head, base), {"base_model_prefix": base.base_model_prefix, "__module__": __name__})
+    name = f"{head.__name__}{_NAME_SEPARATOR}{architecture}"
+    if name not in _HEAD_CLASSES:
+        namespace = {"base_model_prefix": base.base_model_prefix, "__module__": __name__, "__qualname__": name}
+        _HEAD_CLASSES[name] = type(name, (head, base), namespace)
+    return _HEAD_CLASSES[name]
+
+
+def __getattr__(name: str) -> type:
+    """``modlayers.pretrained.GenericFor<Task>On<Architecture>``: the class :func:`head_class` builds.
+
+    pickle (and ``torch.save(model)``) records a class by module and name and looks it up again when
+    loading, possibly in a fresh process where :func:`head_class` never ran: the class is built here on
+    demand, from the head's name and ``<Architecture>PreTrainedModel`` in transformers (or the kit).
+    """
+    head_name, separator, architecture = name.partition(_NAME_SEPARATOR)
+    head = {mixin.__name__: mixin for mixin in TASK_HEADS.values()}.get(head_name)
+    if name in _HEAD_CLASSES:
+        return _HEAD_CLASSES[name]
+    if head is not None and separator and architecture:
+        import transformers
+
+        from modlayers import tiny_transformer
+
+        base_name = f"{architecture}PreTrainedModel"
+        base = getattr(tiny_transformer, base_name, None)
+        if base is None:
+            try:
+                base = getattr(transformers, base_name)
+            except Exception:  # transformers' lazy module raises more than AttributeError for some names
+                base = None
+        if isinstance(base, type) and issubclass(base, PreTrainedModel):
+            return _head_on(head, base)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_pretrained_classifier(checkpoint: str, label_names: Sequence[str], **from_pretrained_kwargs):
