@@ -295,8 +295,13 @@ class GenericForQuestionAnswering:
         end_positions: torch.LongTensor | None = None,
         return_dict: bool | None = None,
         cache=None,
+        return_loss: bool = True,
         **kwargs,
     ) -> QuestionAnsweringModelOutput:
+        """``return_loss=True`` (its default) tells transformers' ``Trainer`` that this model returns a loss
+        from its inputs: ``Trainer`` looks for ``start_positions``/``end_positions`` only in classes whose
+        name contains "QuestionAnswering", so without it ``evaluate()`` of a head named ``MyReader`` gives no
+        ``eval_loss``. ``return_loss=False`` leaves the loss out even when positions are given."""
         cache = _one_cache(past_key_values, cache)
         loss_kwargs = pop_loss_kwargs(kwargs)  # for the loss only, never for the base model
         batch_size, _ = check_model_inputs(input_ids, inputs_embeds, attention_mask, has_cache=cache is not None)
@@ -318,7 +323,7 @@ class GenericForQuestionAnswering:
         end_logits = end_logits.squeeze(-1).contiguous()  # (batch, seq_len)
 
         loss = None
-        if start_positions is not None:
+        if start_positions is not None and return_loss:
             loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions, **loss_kwargs)
 
         output = QuestionAnsweringModelOutput(

@@ -11,7 +11,7 @@
 import pytest
 import torch
 
-from heads_training_setup import HEADS, make_examples, make_head, trainer_step_update
+from heads_training_setup import HEADS, make_config, make_examples, make_head, trainer_step_update
 from modlayers.losses import question_answering_loss, sequence_classification_loss, token_classification_loss
 
 
@@ -81,3 +81,29 @@ def test_trainer_accumulating_two_batches_of_4_updates_like_one_batch_of_8(arch,
     assert max(update.abs().max().item() for update in full.values()) > 1e-3, "the step must change the weights"
     for name in full:
         torch.testing.assert_close(accumulated[name], full[name], atol=1e-6, rtol=0, msg=name)
+
+
+def test_trainer_evaluates_a_qa_head_not_named_question_answering_with_transformers_eval_loss(tmp_path):
+    """transformers#5104, #8390: Trainer finds start/end positions by the class name; the kit's heads are
+    called MyReader or TinyReader, and evaluate() must still report the loss transformers' class gets."""
+    import copy
+
+    from transformers import LlamaForQuestionAnswering, Trainer, TrainingArguments
+
+    config = make_config("llama")
+    torch.manual_seed(0)
+    theirs = LlamaForQuestionAnswering(copy.deepcopy(config)).eval()
+    ours = make_head("llama", "qa")  # class LlamaQaHead
+    assert "QuestionAnswering" not in type(ours).__name__
+    ours.load_state_dict(theirs.state_dict())  # transformers keeps it under "transformer.", the kit under "model."
+    examples = make_examples("qa", n=8)
+
+    def eval_loss(model):
+        args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=4, report_to=[], use_cpu=True,
+                                 disable_tqdm=True)
+        return Trainer(model=model, args=args, eval_dataset=examples).evaluate().get("eval_loss")
+
+    expected = eval_loss(theirs)
+    assert expected is not None and expected > 0
+    assert eval_loss(ours) == pytest.approx(expected, abs=1e-5)
+    assert eval_loss(make_head("tiny", "qa")) is not None
