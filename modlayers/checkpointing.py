@@ -27,6 +27,9 @@ Sharp edges (from ``torch.utils.checkpoint``):
       history with a positional input, ``backward`` fails with "Trying to backward
       through the graph a second time". This layer warns at the call. Pass it
       positionally, or use ``use_reentrant=False``.
+    - The same holds for a tensor that requires grad *inside* a tuple, list or dict, passed by
+      keyword or positionally: torch tracks only tensors passed as arguments of their own. The
+      layer warns at the call too, naming the element (``extra[0]``, ``state['k']``).
     - ``use_reentrant=True`` also needs at least one positional input that requires
       grad; with frozen embeddings nothing does and the layer's parameters get no
       gradient (torch warns). ``use_reentrant=False`` has neither problem.
@@ -146,6 +149,7 @@ def with_checkpointing(forward):
 
         if _uses_reentrant(self._gradient_checkpointing_func):
             _check_not_under_ddp_finding_unused_parameters(self)
+            _warn_about_untracked_tensors(self, args, kwargs)
             for name, value in kwargs.items():
                 if isinstance(value, torch.Tensor) and value.requires_grad:
                     warnings.warn(
@@ -164,6 +168,41 @@ def with_checkpointing(forward):
         return self._gradient_checkpointing_func(functools.partial(_run_checkpointed, forward, self, **kwargs), *args)
 
     return forward_with_checkpointing
+
+
+def _grad_tensors_inside(value, path: str):
+    """``(path, tensor)`` for each tensor that requires grad inside tuples, lists and dicts in ``value``."""
+    if isinstance(value, (tuple, list)):
+        items = enumerate(value)
+    elif isinstance(value, dict):
+        items = ((repr(key), item) for key, item in value.items())
+    else:
+        return
+    for key, item in items:
+        if isinstance(item, torch.Tensor):
+            if item.requires_grad:
+                yield f"{path}[{key}]", item
+        else:
+            yield from _grad_tensors_inside(item, f"{path}[{key}]")
+
+
+def _warn_about_untracked_tensors(layer: nn.Module, args: tuple, kwargs: dict) -> None:
+    """Warn for each grad tensor a re-entrant checkpoint cannot track: inside a container, positional or keyword."""
+    containers = [(f"positional argument {index}", value) for index, value in enumerate(args)]
+    containers += [(f"`{name}`", value) for name, value in kwargs.items()]
+    for where, value in containers:
+        for path, _ in _grad_tensors_inside(value, "" if where.startswith("positional") else where.strip("`")):
+            shown = f"{where}{path}" if where.startswith("positional") else f"`{path}`"
+            warnings.warn(
+                f"{layer.__class__.__name__}: {shown} requires grad but sits inside a {type(value).__name__}. With "
+                "use_reentrant=True a checkpoint only tracks tensors passed positionally on their own, not inside "
+                "a tuple, list or dict: gradients do not reach it properly (the output is cut off from the graph, "
+                "or backward fails with 'backward through the graph a second time' when it shares history with "
+                "a positional input). Pass the tensor as a positional argument of its own, or enable "
+                "checkpointing with use_reentrant=False.",
+                UserWarning,
+                stacklevel=5,  # the caller of layer(...), past nn.Module's call and the checkpointing wrapper
+            )
 
 
 def _run_checkpointed(forward, layer, *args, **kwargs):
