@@ -207,14 +207,18 @@ def load_under_any_prefix(cls, load, pretrained_model_name_or_path, *args, **kwa
             files = _checkpoint_files(path, kwargs)
             checkpoint_keys = _read_keys(files)
         loaded, used = _load_from_files(model, files, checkpoint_keys, missing, path)
-        info["missing_keys"] = sorted(missing - loaded)
-        if hidden:
-            info["unexpected_keys"] = sorted(set(checkpoint_keys) - used)
-        else:
-            info["unexpected_keys"] = sorted(set(info["unexpected_keys"]) - used)
+        # The same container transformers gives (a set in 5.x, a list in 4.x), as its own tests expect.
+        info["missing_keys"] = _like(info["missing_keys"], missing - loaded)
+        unexpected = set(checkpoint_keys) if hidden else set(info["unexpected_keys"])
+        info["unexpected_keys"] = _like(info["unexpected_keys"], unexpected - used)
         if info["missing_keys"]:
-            logger.warning(f"Some weights of {cls.__name__} were not in {path!r}: {info['missing_keys'][:10]}")
+            logger.warning(f"Some weights of {cls.__name__} were not in {path!r}: {sorted(info['missing_keys'])[:10]}")
     return (model, info) if output_loading_info else model
+
+
+def _like(original, keys: set[str]):
+    """``keys`` as a set if transformers gave ``original`` as a set, else as a sorted list."""
+    return set(keys) if isinstance(original, (set, frozenset)) else sorted(keys)
 
 
 def _load_from_files(model, files, checkpoint_keys, missing: set[str], path) -> tuple[set[str], set[str]]:

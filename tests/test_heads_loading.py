@@ -209,3 +209,19 @@ def test_bert_token_head_shares_only_the_base_with_bert_for_token_classification
     assert set(info["unexpected_keys"]) == {"classifier.weight", "classifier.bias"}
     for name, value in theirs.bert.state_dict().items():
         torch.testing.assert_close(ours.bert.state_dict()[name], value)
+
+
+@pytest.mark.parametrize("arch", list(DECODERS))
+def test_output_loading_info_has_the_containers_and_keys_transformers_gives(arch, tmp_path):
+    """transformers' common tests compare ``set``s (5.x gives sets, 4.56 lists): the kit gives what it gives."""
+    make_config, theirs_class, ours_class = DECODERS[arch]
+    torch.manual_seed(0)
+    state = theirs_class(make_config()).state_dict()
+    state.pop("qa_outputs.bias")  # one weight missing from the checkpoint
+    _checkpoint(tmp_path, make_config(), {**state, "extra.weight": torch.zeros(2)})
+    _, theirs = theirs_class.from_pretrained(tmp_path, output_loading_info=True)
+    _, ours = ours_class.from_pretrained(tmp_path, output_loading_info=True)
+    for key in ("missing_keys", "unexpected_keys"):
+        assert type(ours[key]) is type(theirs[key]), key
+    assert set(ours["missing_keys"]) == set(theirs["missing_keys"]) == {"qa_outputs.bias"}
+    assert set(ours["unexpected_keys"]) == set(theirs["unexpected_keys"]) == {"extra.weight"}
