@@ -48,6 +48,9 @@ from modlayers.training import batches_from, evaluate_accuracy, pick_device, pre
 from modlayers.tiny_transformer import (
     TinyTransformerAttentionCore,
     TinyTransformerConfig,
+    TinyTransformerForQuestionAnswering,
+    TinyTransformerForSequenceClassification,
+    TinyTransformerForTokenClassification,
     TinyTransformerModel,
     TinyTransformerPreTrainedModel,
 )
@@ -89,6 +92,9 @@ __all__ = [
     "GenericForTokenClassification",
     "TinyTransformerAttentionCore",
     "TinyTransformerConfig",
+    "TinyTransformerForQuestionAnswering",
+    "TinyTransformerForSequenceClassification",
+    "TinyTransformerForTokenClassification",
     "TinyTransformerModel",
     "TinyTransformerPreTrainedModel",
     "checkpointable_layers",

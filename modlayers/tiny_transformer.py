@@ -11,6 +11,10 @@ generic heads can wrap it::
     class TinyClassifier(GenericForSequenceClassification, TinyTransformerPreTrainedModel):
         pass
 
+and ``AutoModelForSequenceClassification``, ``AutoModelForQuestionAnswering`` and
+``AutoModelForTokenClassification`` build the kit's three heads on it
+(``TinyTransformerFor<Task>``) from a ``tiny-transformer`` config or checkpoint.
+
 ``is_causal=True`` (default) makes it a decoder (each token sees the ones before it);
 ``False`` makes it an encoder.
 
@@ -24,11 +28,20 @@ import math
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+)
 from transformers.modeling_outputs import BaseModelOutputWithPast
 
 from modlayers.base_model import output_cache_field
 from modlayers.checkpointing import GradientCheckpointingLayer, set_gradient_checkpointing
+from modlayers.heads import GenericForQuestionAnswering, GenericForSequenceClassification, GenericForTokenClassification
 
 
 class TinyTransformerConfig(PretrainedConfig):
@@ -243,6 +256,10 @@ class TinyTransformerModel(TinyTransformerPreTrainedModel):
     ):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        if output_hidden_states is None:  # as transformers' models: the config gives the default
+            output_hidden_states = self.config.output_hidden_states
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)  # (B, T, H)
         batch, seq_len, _ = inputs_embeds.shape
@@ -275,8 +292,23 @@ class TinyTransformerModel(TinyTransformerPreTrainedModel):
             hidden_states=all_hidden_states,
             **{output_cache_field(): tuple(presents) if presents else None},
         )
-        return output if return_dict is not False else output.to_tuple()
+        return output if return_dict else output.to_tuple()
+
+
+class TinyTransformerForSequenceClassification(GenericForSequenceClassification, TinyTransformerPreTrainedModel):
+    """The kit's sequence head on the tiny transformer (what ``AutoModelForSequenceClassification`` builds)."""
+
+
+class TinyTransformerForQuestionAnswering(GenericForQuestionAnswering, TinyTransformerPreTrainedModel):
+    """The kit's QA head on the tiny transformer (what ``AutoModelForQuestionAnswering`` builds)."""
+
+
+class TinyTransformerForTokenClassification(GenericForTokenClassification, TinyTransformerPreTrainedModel):
+    """The kit's token head on the tiny transformer (what ``AutoModelForTokenClassification`` builds)."""
 
 
 AutoConfig.register(TinyTransformerConfig.model_type, TinyTransformerConfig, exist_ok=True)
 AutoModel.register(TinyTransformerConfig, TinyTransformerModel, exist_ok=True)
+AutoModelForSequenceClassification.register(TinyTransformerConfig, TinyTransformerForSequenceClassification, exist_ok=True)
+AutoModelForQuestionAnswering.register(TinyTransformerConfig, TinyTransformerForQuestionAnswering, exist_ok=True)
+AutoModelForTokenClassification.register(TinyTransformerConfig, TinyTransformerForTokenClassification, exist_ok=True)

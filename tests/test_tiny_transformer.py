@@ -2,8 +2,15 @@
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
 
+import modlayers
 from modlayers import TinyTransformerConfig, TinyTransformerModel
 from modlayers.base_model import cache_of
 
@@ -60,6 +67,37 @@ def test_padding_masked_out_does_not_change_the_real_tokens():
 def test_hidden_states_are_returned_per_layer_when_asked():
     out = tiny()(IDS, output_hidden_states=True)
     assert len(out.hidden_states) == 3 and out.hidden_states[-1] is out.last_hidden_state
+
+
+def test_the_config_asks_for_hidden_states_and_tuples_as_in_transformers():
+    model = tiny(output_hidden_states=True)
+    out = model(IDS)
+    assert len(out.hidden_states) == 3 and out.hidden_states[-1] is out.last_hidden_state
+    assert model(IDS, output_hidden_states=False).hidden_states is None
+    head = AutoModelForSequenceClassification.from_config(model.config)
+    assert len(head.eval()(IDS).hidden_states) == 3  # and through a head
+    model.config.return_dict = False
+    assert isinstance(model(IDS), tuple) and isinstance(model(IDS, return_dict=True), dict)
+
+
+AUTO_HEADS = [
+    (AutoModelForSequenceClassification, modlayers.GenericForSequenceClassification, "logits"),
+    (AutoModelForQuestionAnswering, modlayers.GenericForQuestionAnswering, "start_logits"),
+    (AutoModelForTokenClassification, modlayers.GenericForTokenClassification, "logits"),
+]
+
+
+@pytest.mark.parametrize("auto_class, head, field", AUTO_HEADS)
+def test_the_task_auto_classes_build_the_kits_heads_and_round_trip(auto_class, head, field, tmp_path):
+    config = TinyTransformerConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=4, num_labels=3)
+    torch.manual_seed(0)
+    model = auto_class.from_config(config).eval()
+    assert isinstance(model, head) and isinstance(model.model, TinyTransformerModel)
+    model.save_pretrained(tmp_path)
+    reloaded = auto_class.from_pretrained(tmp_path).eval()
+    assert type(reloaded) is type(model)
+    with torch.no_grad():
+        torch.testing.assert_close(getattr(reloaded(IDS), field), getattr(model(IDS), field), atol=0, rtol=0)
 
 
 def test_it_is_registered_with_the_auto_classes_and_round_trips(tmp_path):
