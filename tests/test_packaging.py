@@ -50,3 +50,31 @@ def test_requirements_accept_what_colab_has_installed():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_the_lab_extra_has_what_transformers_trainer_needs():
+    """Trainer raises ImportError without accelerate: the README's Trainer example must run in the lab."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+    from transformers.dependency_versions_table import deps
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lab = {Requirement(r).name: Requirement(r) for r in project["optional-dependencies"]["lab"]}
+    needed = Requirement(deps["accelerate"])  # transformers' own minimum
+    assert "accelerate" in lab
+    ours_min = min(Version(spec.version) for spec in lab["accelerate"].specifier if spec.operator == ">=")
+    assert needed.specifier.contains(ours_min), (lab["accelerate"], needed)
+
+
+def test_the_readme_trainer_example_runs(tmp_path):
+    """The README's first example and its Trainer example, as a student runs them one after the other."""
+    import subprocess
+    import sys
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    first = next(block for block in blocks if "class MyClassifier" in block)
+    trainer = next(block for block in blocks if "Trainer(" in block)
+    result = subprocess.run([sys.executable, "-c", first + trainer], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.split()[-1]) > 0  # eval_loss printed
