@@ -19,7 +19,12 @@ What differs from upstream, on purpose:
     - a loss with nothing to learn from is 0.0, not NaN (see :mod:`modlayers.losses`);
     - ``num_items_in_batch`` (from ``Trainer``) divides the summed loss, so gradient
       accumulation and several processes give the full-batch gradient; it never reaches
-      the base model.
+      the base model;
+    - the sequence head pools from the attention mask when it has one (``inputs_embeds``,
+      no pad id, ``pad_token = eos_token``) and refuses a pad id that contradicts the mask;
+    - every loss is computed in float32 whatever the logits' dtype;
+    - the QA head takes ``return_loss=True``, so ``Trainer`` evaluates its loss whatever
+      the class is called.
 """
 
 import torch
