@@ -61,10 +61,10 @@ def read_instructor_secret(seed_file: Path | str | None = None) -> str:
             return variable.strip()
         file_variable = os.environ.get(SEED_FILE_VARIABLE)
         path = Path(file_variable or DEFAULT_SEED_FILE).expanduser()
-        named_by = f"the seed file named by {SEED_FILE_VARIABLE}" if file_variable else (
-            f"{SEED_FILE_VARIABLE} is not set, and the default seed file")
+        named_by = f"and the seed file named by {SEED_FILE_VARIABLE}, {path}," if file_variable else (
+            f"{SEED_FILE_VARIABLE} is not set, and the default seed file {path}")
         state = f"no instructor secret: {SEED_VARIABLE} is {'set but empty' if variable is not None else 'not set'}, "
-        return _first_line(path, state + f"{named_by} {path}", HOW_TO_SET)
+        return _first_line(path, state + named_by, HOW_TO_SET)
     path = Path(seed_file).expanduser()
     if variable and variable.strip():
         others = (f"({SEED_VARIABLE} is set, but a seed file named by --seed-file is read instead of it: correct the "

@@ -102,8 +102,7 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        # A string left open runs to the end of the file: the file was cut there, like one that stops early.
-        if error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string"):
+        if _cut_short(text, error):
             raise UnreadableSubmission(f"not valid JSON: it ends after {len(raw)} bytes, cut short (an unfinished "
                                        "download or upload)") from None
         raise UnreadableSubmission(f"not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}") from None
@@ -119,6 +118,21 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
     except Exception as error:  # nbformat raises ValidationError, KeyError, AttributeError...
         first = (getattr(error, "message", None) or str(error) or type(error).__name__).strip().splitlines()[0]
         raise UnreadableSubmission(f"not a notebook nbformat can read: {first}") from None
+
+
+_PARTIAL_LITERAL = re.compile(r"[-+0-9.eE]*|t(r(ue?)?)?|f(a(l(se?)?)?)?|n(u(ll?)?)?")
+
+
+def _cut_short(text: str, error: json.JSONDecodeError) -> bool:
+    """Whether JSON failed only because the text stops: nothing after the error but the start of one value.
+
+    A string left open runs to the end (``Unterminated string``, or a ``\\u`` escape cut in half); a number or
+    ``true``/``false``/``null`` cut in half is all that is left after the error.
+    """
+    rest = text[error.pos:].rstrip()
+    if error.msg.startswith("Unterminated string") or (error.msg.startswith("Invalid \\uXXXX") and '"' not in rest):
+        return True
+    return _PARTIAL_LITERAL.fullmatch(rest) is not None
 
 
 # ---------------------------------------------------------------- matching files to assignments
