@@ -248,8 +248,8 @@ def find_submissions(
 
     Expected layout: ``submissions_dir/<student>/<assignment>.ipynb``; other names are matched as
     :func:`assignment_for_name` says, else by their cells (``grade_ids``: ``{assignment: its nbgrader
-    grade ids}``). When several files match one assignment, the exact name wins, then a readable file,
-    then the newest; the others are listed in :attr:`StudentFiles.ignored`.
+    grade ids}``). When several files match one assignment, a readable file wins over an unreadable one,
+    then the exact name over another, then the newest; the others are listed in :attr:`StudentFiles.ignored`.
 
     Returns:
         One :class:`StudentFiles` per student folder (sorted), and one line per notebook lying directly in
