@@ -174,3 +174,15 @@ def test_a_file_left_out_is_named_in_the_students_summary():
         text = path.read_text()
     assert "Note: graded `a1_pooling (1).ipynb`, renamed from `a1_pooling.ipynb`; submit it as `a1_pooling.ipynb` next time." in text
     assert "## Other files in your folder, not graded\n\n- `notes.txt`: not a notebook (.ipynb)" in text
+
+
+def test_every_file_whose_name_is_no_assignments_is_named_somewhere(tmp_path, monkeypatch):
+    pytest.importorskip("nbgrader")
+    monkeypatch.setenv(hidden_seeds.SEED_VARIABLE, "a secret")
+    write(tmp_path / "subs" / "carol" / "homework.ipynb", b"{}")
+    write(tmp_path / "subs" / "carol" / "scratch.ipynb", b"")
+    grading.grade_submissions(tmp_path / "subs", tmp_path / "out", workers=1)
+    for text in [(tmp_path / "out" / "summary.md").read_text(),
+                 (tmp_path / "out" / "feedback" / "carol" / "summary.md").read_text()]:
+        assert "`homework.ipynb`: its name is no assignment's" in text and "`scratch.ipynb`: its name is no" in text
+        assert "and it is unreadable: empty file (0 bytes)" in text

@@ -392,9 +392,12 @@ def grade_submissions(
     for score in scores:
         if score.status not in ("graded", "missing"):
             print(f"not graded {score.student}/{score.assignment}: {score.status}", file=sys.stderr)
-    other_files = {folder.student: folder.ignored + [f"`{file}`: {why}" for file, why in folder.unmatched
-                                                     if all(name in folder.graded or name in folder.unreadable
-                                                            for name in names)] for folder in folders}
+    # Files whose name is no assignment's are named in the rows of the assignments the student lacks; all of
+    # them are listed with the other files left out unless that one row names the only one.
+    in_rows = {s.student for s in scores if s.status.startswith("unreadable name")}
+    other_files = {folder.student: folder.ignored + [
+        f"`{file}`: {why}" for file, why in folder.unmatched
+        if not (folder.student in in_rows and len(folder.unmatched) == 1)] for folder in folders}
     write_scores_csv(scores, out_dir / "scores.csv", maxima)
     for folder in folders:
         write_student_summary([s for s in scores if s.student == folder.student],
@@ -420,7 +423,7 @@ def _score(folder: StudentFiles, name: str, results: dict[tuple[str, str], Score
         return Score(folder.student, name, {}, 0.0, maximum, f"unreadable: {file}: {reason}", file=file)
     if folder.unmatched:
         file, reason = folder.unmatched[0]
-        more = f" (and {len(folder.unmatched) - 1} more such files)" if len(folder.unmatched) > 1 else ""
+        more = f" (and {len(folder.unmatched) - 1} more such files, listed in the summaries)" if len(folder.unmatched) > 1 else ""
         return Score(folder.student, name, {}, 0.0, maximum, f"unreadable name: {file}: {reason}{more}", file=file)
     return Score(folder.student, name, {}, 0.0, maximum, "missing")
 
