@@ -17,8 +17,18 @@ stub, ...):
   back, checks restored, hidden tests run);
 - ``copying``: answers that are, wrap or import the kit's implementations -> 0 for those parts.
 
-Prints the time, the load, and every score that differs from the expected one; exits 1 if any does.
-The class-grading test (``tests/test_course_class.py``) grades a small class built the same way.
+Then two students whose files are what browsers and uploads make of notebooks (``BROKEN``):
+
+- ``x0-broken``: a 0-byte ``a1_pooling.ipynb``, a ``a2_spans.ipynb`` cut short half-way, ``{}`` as
+  ``a3_token_loss.ipynb`` -> each reported as unreadable with its reason; ``a4_checkpointing (1).ipynb``
+  (a second download), correct -> graded, full marks;
+- ``x1-renamed``: ``A1_Pooling.ipynb`` (other case), wrong -> graded as ``wrong``; ``a2_spans (1).ipynb``,
+  correct -> full marks; ``homework.ipynb``, a notebook of no assignment -> a3 and a4 reported as
+  ``unreadable name`` with the expected names (never a plain "missing").
+
+Prints the time, the load, and every score, status or file name that differs from the expected one;
+exits 1 if any does.
+``tests/test_assignments.py`` grades a small class built the same way, the broken and renamed files included.
 """
 
 from __future__ import annotations
@@ -223,30 +233,93 @@ def make_class(folder: Path, students: int) -> dict[tuple[str, str], dict[str, f
     return expected
 
 
+# The files of the students in BROKEN: {student: {file name: (assignment, kind or how the file is broken)}}.
+BROKEN = {
+    "x0-broken": {"a1_pooling.ipynb": ("a1_pooling", "0 bytes"), "a2_spans.ipynb": ("a2_spans", "cut short"),
+                  "a3_token_loss.ipynb": ("a3_token_loss", "{}"),
+                  "a4_checkpointing (1).ipynb": ("a4_checkpointing", "different")},
+    "x1-renamed": {"A1_Pooling.ipynb": ("a1_pooling", "wrong"), "a2_spans (1).ipynb": ("a2_spans", "different"),
+                   "homework.ipynb": (None, "no assignment")},
+}
+# The status each broken file gets begins with this.
+BROKEN_STATUS = {"0 bytes": "unreadable: {file}: empty file", "cut short": "unreadable: {file}: not valid JSON: it ends",
+                 "{}": "unreadable: {file}: not a notebook: an empty JSON object",
+                 "no assignment": "unreadable name: {file}: its name is no assignment's (expected one of a1_pooling.ipynb"}
+
+
+def make_broken_submissions(folder: Path) -> dict[tuple[str, str], tuple[str, dict[str, float], str]]:
+    """Write the files of :data:`BROKEN`; return ``{(student, assignment): (status start, points, file name)}``."""
+    expected = {}
+    names = assignment_names()
+    for student, files in BROKEN.items():
+        (folder / student).mkdir(parents=True, exist_ok=True)
+        for file, (name, kind) in files.items():
+            path = folder / student / file
+            if kind == "0 bytes":
+                path.write_bytes(b"")
+            elif kind == "cut short":
+                text = nbformat.writes(submission("different", name))
+                path.write_text(text[: len(text) // 2])
+            elif kind == "{}":
+                path.write_text("{}")
+            elif kind == "no assignment":
+                nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('my notes')")]), path)
+            else:
+                nbformat.write(submission(kind, name), path)
+            if kind in BROKEN_STATUS and name is not None:
+                expected[(student, name)] = (BROKEN_STATUS[kind].format(file=file), {}, file)
+            elif name is not None:
+                expected[(student, name)] = ("graded", expected_points(kind, name), file)
+        unnamed = [file for file, (name, _) in files.items() if name is None]
+        for name in names:
+            if (student, name) not in expected:
+                file = unnamed[0]
+                expected[(student, name)] = (BROKEN_STATUS["no assignment"].format(file=file), {}, file)
+    return expected
+
+
+def unexpected(scores, expected) -> list[str]:
+    """One line per score whose status, points or file differ from ``expected`` (``{key: (status start, points,
+    file)}``), or that is missing from ``scores``."""
+    found = {(s.student, s.assignment): s for s in scores}
+    lines = [f"UNEXPECTED {student}/{name}: not in the results" for student, name in expected if (student, name) not in found]
+    for key, (status, points, file) in expected.items():
+        score = found.get(key)
+        if score is not None and (not score.status.startswith(status) or score.points != points or score.file != file
+                                  or score.total != sum(points.values())):
+            lines.append(f"UNEXPECTED {key[0]}/{key[1]}: got {score.status!r}, {score.points}, file {score.file!r}; "
+                         f"expected {status!r}..., {points}, file {file!r}")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--students", type=int, default=40, help="students of the five kinds (the two of BROKEN are "
+                        "added): a smaller class for a quick check, e.g. --students 5")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="keep the grades here (default: a temporary folder)")
     args = parser.parse_args(argv)
     os.environ.setdefault("MODLAYERS_HIDDEN_SEED", "benchmark secret")
     with tempfile.TemporaryDirectory(prefix="modlayers-class-") as tmp:
         submissions, out = Path(tmp) / "submissions", args.out or Path(tmp) / "grades"
-        expected = make_class(submissions, args.students)
+        expected = {key: ("graded", points, f"{key[1]}.ipynb")
+                    for key, points in make_class(submissions, args.students).items()}
+        expected.update(make_broken_submissions(submissions))
         load_before = os.getloadavg()[0]
         start = time.perf_counter()
         scores = grade_submissions(submissions, out, workers=args.workers)
         seconds = time.perf_counter() - start
         load_after = os.getloadavg()[0]
-    wrong = [(s.student, s.assignment, s.points, expected[(s.student, s.assignment)]) for s in scores
-             if s.status != "graded" or s.points != expected[(s.student, s.assignment)]]
+    wrong = unexpected(scores, expected)
     notebooks = len(scores)
-    print(f"graded {args.students} students x {notebooks // max(args.students, 1)} assignments = {notebooks} notebooks "
-          f"in {seconds:.0f} s ({seconds / notebooks:.1f} s a notebook) with {args.workers or os.cpu_count()} workers "
+    graded = sum(score.status == "graded" for score in scores)
+    print(f"graded {args.students} + {len(BROKEN)} students x {len(assignment_names())} assignments = {notebooks} "
+          f"submissions ({graded} notebooks graded, the others reported) in {seconds:.0f} s "
+          f"({seconds / max(graded, 1):.1f} s a graded notebook) with {args.workers or os.cpu_count()} workers "
           f"on {os.cpu_count()} CPUs; load average {load_before:.1f} before, {load_after:.1f} after")
-    for student, name, got, want in wrong:
-        print(f"UNEXPECTED {student}/{name}: got {got}, expected {want}")
-    print("every score as expected" if not wrong else f"{len(wrong)} unexpected scores")
+    for line in wrong:
+        print(line)
+    print("every score and status as expected" if not wrong else f"{len(wrong)} unexpected scores")
     return 1 if wrong else 0
 
 

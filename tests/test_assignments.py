@@ -6,7 +6,10 @@
   "not written yet" in one line and *Run All* goes on (the check cells are tagged ``raises-exception``);
 - grading a class of every kind (stubs, wrong, correct-but-different, tampered, copying) gives each the
   expected score, writes nbgrader's full log per notebook, feedback without the hidden tests, and puts
-  deleted check cells back; without the instructor's secret it stops before doing anything.
+  deleted check cells back; empty, cut-short and ``{}`` files, renamed and unnamed ones, are reported by
+  name and reason in scores.csv and both summaries while the rest is graded; without the instructor's
+  secret, or with a ``--seed-file`` that is not there, it stops before doing anything, naming what it
+  looked for.
 """
 
 import csv
@@ -182,11 +185,12 @@ def test_student_notebook_runs_all_to_the_end_each_check_saying_not_written_yet_
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade once a class of one student of each kind (benchmarks/grade_class.py), plus dave, whose
-    notebook has another name."""
+    """Grade once a class of one student of each kind and the broken and renamed files of
+    benchmarks/grade_class.py, plus dave, whose notebook has a name that is no assignment's."""
     pytest.importorskip("nbgrader")
     submissions = tmp_path_factory.mktemp("submissions")
     expected = grade_class.make_class(submissions, students=len(grade_class.KINDS))
+    expected_broken = grade_class.make_broken_submissions(submissions)
     (submissions / "dave").mkdir()
     nbformat.write(nbformat.read(student_path(NAMES[0]), as_version=4), submissions / "dave" / "my_homework.ipynb")
     out = tmp_path_factory.mktemp("grades")
@@ -201,12 +205,12 @@ def graded(tmp_path_factory):
             del os.environ[hidden_seeds.SEED_VARIABLE]
         else:
             os.environ[hidden_seeds.SEED_VARIABLE] = old
-    return {(s.student, s.assignment): s for s in scores}, expected, out
+    return {(s.student, s.assignment): s for s in scores}, expected, out, expected_broken
 
 
 @pytest.mark.notebook
 def test_every_kind_of_student_gets_the_expected_score_on_every_part(graded):
-    scores, expected, _ = graded
+    scores, expected, _, _ = graded
     for key, points in expected.items():
         assert scores[key].status == "graded" and scores[key].points == points, (key, scores[key])
         assert scores[key].total == sum(points.values())
@@ -214,7 +218,7 @@ def test_every_kind_of_student_gets_the_expected_score_on_every_part(graded):
 
 @pytest.mark.notebook
 def test_stubs_score_zero_with_not_written_yet_and_copies_score_zero_naming_the_kit(graded):
-    scores, _, _ = graded
+    scores, _, _, _ = graded
     for name in NAMES:
         stub = scores[("s00-stub", name)]
         assert stub.total == 0 and set(stub.messages) == set(stub.points)
@@ -225,7 +229,7 @@ def test_stubs_score_zero_with_not_written_yet_and_copies_score_zero_naming_the_
 
 @pytest.mark.notebook
 def test_deleted_check_cells_are_put_back_and_named_in_the_summary(graded):
-    scores, _, out = graded
+    scores, _, out, _ = graded
     for name in NAMES:
         assert set(scores[("s03-tampered", name)].restored) == grade_class.WRONG_LOSES[name]
         assert scores[("s03-tampered", name)].points == scores[("s01-wrong", name)].points
@@ -235,9 +239,9 @@ def test_deleted_check_cells_are_put_back_and_named_in_the_summary(graded):
 
 @pytest.mark.notebook
 def test_nbgraders_full_log_is_kept_per_student_and_notebook_and_named(graded):
-    scores, _, out = graded
+    scores, _, out, _ = graded
     for score in scores.values():
-        if score.status == "missing":
+        if score.status != "graded":
             continue
         assert score.log == f"logs/{score.student}/{score.assignment}.log"
         assert "Autograding" in (out / score.log).read_text() or "autograd" in (out / score.log).read_text().lower()
@@ -246,7 +250,7 @@ def test_nbgraders_full_log_is_kept_per_student_and_notebook_and_named(graded):
 
 @pytest.mark.notebook
 def test_feedback_shows_the_checks_but_not_the_hidden_tests_or_their_seeds(graded):
-    scores, _, out = graded
+    scores, _, out, _ = graded
     os.environ[hidden_seeds.SEED_VARIABLE] = SECRET
     try:
         seeds = {str(hidden_seeds.hidden_seed(f"a1_pooling/last_non_pad_index/{part}"))
@@ -263,19 +267,45 @@ def test_feedback_shows_the_checks_but_not_the_hidden_tests_or_their_seeds(grade
 
 @pytest.mark.notebook
 def test_score_table_and_summaries(graded):
-    scores, _, out = graded
+    scores, _, out, _ = graded
     with open(out / "scores.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     parts = [q for name in NAMES for q in grading.question_points(grading.SOLUTIONS_DIR / f"{name}.ipynb")]
-    assert list(rows[0]) == ["student", "assignment", *parts, "total", "max", "status", "log"]
-    assert len(rows) == (len(grade_class.KINDS) + 1) * len(NAMES)
+    assert list(rows[0]) == ["student", "assignment", *parts, "total", "max", "status", "file", "log"]
+    assert len(rows) == (len(grade_class.KINDS) + 1 + len(grade_class.BROKEN)) * len(NAMES)
     row = next(r for r in rows if r["student"] == "s01-wrong" and r["assignment"] == "a1_pooling")
     assert [row[p] for p in parts[:4]] + [row["total"], row["max"]] == ["1", "0", "0", "2", "3", "5"]
     assert row["check-qa_loss"] == ""
-    assert all(scores[("dave", name)].status == "missing" for name in NAMES)
-    assert "Not graded: missing." in (out / "feedback" / "dave" / "summary.md").read_text()
+    # dave's my_homework.ipynb holds a1_pooling's cells: graded as a1_pooling (a stub: 0), the rest missing.
+    assert scores[("dave", "a1_pooling")].status == "graded" and scores[("dave", "a1_pooling")].file == "my_homework.ipynb"
+    assert scores[("dave", "a1_pooling")].points == grade_class.expected_points("stub", "a1_pooling")
+    assert all(scores[("dave", name)].status == "missing" for name in NAMES[1:])
+    dave = (out / "feedback" / "dave" / "summary.md").read_text()
+    assert "Not graded: missing (no `a2_spans.ipynb`)." in dave and "its cells are `a1_pooling`'s" in dave
     summary = (out / "feedback" / "s01-wrong" / "summary.md").read_text()
     assert "| a1_pooling | 3 / 5 | graded |" in summary and "left padding, row 0: pooled index 2, expected 8" in summary
+
+
+@pytest.mark.notebook
+def test_broken_and_renamed_files_are_reported_by_name_and_reason_and_the_rest_graded(graded):
+    scores, _, out, expected = graded
+    assert grade_class.unexpected(scores.values(), expected) == []
+    with open(out / "scores.csv", newline="") as handle:
+        rows = {(r["student"], r["assignment"]): r for r in csv.DictReader(handle)}
+    for key, (status, points, file) in expected.items():
+        assert rows[key]["status"].startswith(status) and rows[key]["file"] == file, rows[key]
+    broken = (out / "feedback" / "x0-broken" / "summary.md").read_text()
+    assert "`a1_pooling.ipynb` could not be graded: empty file (0 bytes)" in broken
+    assert "`a2_spans.ipynb` could not be graded: not valid JSON: it ends after" in broken
+    assert "`a3_token_loss.ipynb` could not be graded: not a notebook: an empty JSON object ({})" in broken
+    assert "| a4_checkpointing | 10 / 10 | graded |" in broken and "renamed from `a4_checkpointing.ipynb`" in broken
+    renamed = (out / "feedback" / "x1-renamed" / "summary.md").read_text()
+    assert "there is no `a3_token_loss.ipynb`, and `homework.ipynb` could not be graded: its name is no" in renamed
+    summary = (out / "summary.md").read_text()
+    for (student, name), (status, _, file) in expected.items():
+        line = f"| {student} | {name} | {file} | {status}"
+        assert (line in summary) == (status != "graded"), line
+    assert "x1-renamed/a1_pooling: graded `A1_Pooling.ipynb`, renamed from `a1_pooling.ipynb`" in summary
 
 
 def test_grading_without_the_instructors_secret_stops_before_any_work(tmp_path, monkeypatch, capsys):
@@ -285,6 +315,43 @@ def test_grading_without_the_instructors_secret_stops_before_any_work(tmp_path, 
     assert grading.main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out")]) == 1
     assert "MODLAYERS_HIDDEN_SEED" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("variable_set", [True, False], ids=["variable set", "variable not set"])
+def test_a_seed_file_that_is_not_there_is_named_with_the_state_of_the_variable_before_any_work(
+        tmp_path, monkeypatch, capsys, variable_set):
+    if variable_set:
+        monkeypatch.setenv(hidden_seeds.SEED_VARIABLE, SECRET)
+    else:
+        monkeypatch.delenv(hidden_seeds.SEED_VARIABLE, raising=False)
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    missing = tmp_path / "no-such-secret"
+    code = grading.main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--seed-file", str(missing)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    assert err.startswith(f"error: the seed file named by --seed-file, {missing}, does not exist.")
+    if variable_set:
+        assert f"{hidden_seeds.SEED_VARIABLE} is set, but a seed file named by --seed-file is read instead" in err
+        assert "is not set" not in err
+    else:
+        assert f"{hidden_seeds.SEED_VARIABLE} is not set either" in err
+    # Following the message's fix: leave --seed-file out, and the variable's secret is read.
+    if variable_set:
+        assert hidden_seeds.read_instructor_secret() == SECRET
+
+
+def test_a_seed_file_that_is_a_folder_or_empty_says_so(tmp_path, monkeypatch):
+    monkeypatch.delenv(hidden_seeds.SEED_VARIABLE, raising=False)
+    with pytest.raises(hidden_seeds.HiddenSeedMissing, match="is a folder, not a file"):
+        hidden_seeds.read_instructor_secret(tmp_path)
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(hidden_seeds.HiddenSeedMissing, match="is empty: write the secret on its first line"):
+        hidden_seeds.read_instructor_secret(tmp_path / "empty")
+    monkeypatch.setenv(hidden_seeds.SEED_FILE_VARIABLE, str(tmp_path / "gone"))
+    with pytest.raises(hidden_seeds.HiddenSeedMissing) as error:
+        hidden_seeds.read_instructor_secret()
+    assert str(error.value).startswith(f"no instructor secret: {hidden_seeds.SEED_VARIABLE} is not set, and the seed "
+                                       f"file named by {hidden_seeds.SEED_FILE_VARIABLE}, {tmp_path / 'gone'}, does not exist.")
 
 
 def test_grading_a_folder_that_does_not_exist_says_so(tmp_path, capsys, monkeypatch):
@@ -300,8 +367,8 @@ def test_submissions_laid_out_flat_are_explained(tmp_path):
     with pytest.raises(ValueError, match="<student>/<assignment>.ipynb"):
         find_submissions(tmp_path, NAMES)
     (tmp_path / "alice").mkdir()
-    found, skipped = find_submissions(tmp_path, NAMES)
-    assert found == {} and "a folder per student" in skipped[0]
+    folders, skipped = find_submissions(tmp_path, NAMES)
+    assert [(f.student, f.graded) for f in folders] == [("alice", {})] and "a folder per student" in skipped[0]
 
 
 def test_deleted_cells_go_back_where_they_were():

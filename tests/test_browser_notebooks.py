@@ -20,17 +20,14 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyterlab_process import JupyterLabProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -83,7 +80,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, browser_page):
-    """JupyterLab on 127.0.0.1 with a token, serving a copy of notebooks/; yields (base URL, token, root)."""
+    """JupyterLab on 127.0.0.1 with a token, serving a copy of notebooks/; yields (base URL, token, root).
+
+    The server and its kernels are stopped however the module ends (tests/jupyterlab_process.py)."""
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
     home = tmp_path_factory.mktemp("home")
@@ -103,29 +102,13 @@ def lab(tmp_path_factory, browser_page):
                f"--LabApp.user_settings_dir={home / 'settings'}", f"--LabApp.workspaces_dir={home / 'workspaces'}"]
     if os.geteuid() == 0:
         command.append("--allow-root")
-    log = open(home / "server.log", "wb")
-    server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    # Stopped, kernels included, on any way out: the fixture's end, an error, Ctrl-C, SIGTERM, exit.
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5).read()
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail(f"JupyterLab did not start:\n{(home / 'server.log').read_text()[-3000:]}")
-                time.sleep(0.5)
-        yield base, token, root
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
-        log.close()
+        with JupyterLabProcess.running(command, root, env, home / "server.log", base, token):
+            yield base, token, root
+    except RuntimeError as error:  # did not start: its log says why
+        pytest.fail(str(error))
 
 
 # ---------------------------------------------------------------- driving JupyterLab

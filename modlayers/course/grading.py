@@ -13,9 +13,13 @@ notebooks, nbgrader's markup) and ``student/<name>.ipynb`` (generated from them,
     processes (one nbgrader course directory each; one kernel per student, cleared between their
     notebooks, never shared between students): deleted graded
     cells are put back, read-only and check cells restored from the solutions, hidden tests included.
+    A renamed notebook (``a1_pooling (1).ipynb``, ``A2_Spans.ipynb``) is matched to its assignment; a file
+    that cannot be read (empty, cut short, ``{}``) or whose name and cells match no assignment is reported
+    by name and reason, and never stops the others being graded.
     Writes ``OUT/scores.csv``, ``OUT/feedback/<student>/<name>.html`` (nbgrader's feedback with the
-    hidden tests' code removed), ``OUT/feedback/<student>/summary.md``, ``OUT/logs/<student>/<name>.log``
-    (nbgrader's full log) and the executed notebooks in ``OUT/autograded/``.
+    hidden tests' code removed), ``OUT/feedback/<student>/summary.md``, ``OUT/summary.md`` (the
+    instructor's: what could not be graded and why), ``OUT/logs/<student>/<name>.log`` (nbgrader's full
+    log) and the executed notebooks in ``OUT/autograded/``.
 
 nbgrader is an instructor tool (``pip install -e ".[instructor]"``); students never need it.
 
@@ -43,8 +47,8 @@ from pathlib import Path
 import nbformat
 
 from modlayers.course.hidden_seeds import SEED_VARIABLE, HiddenSeedMissing, read_instructor_secret
-from modlayers.course.reports import Score, number, write_scores_csv, write_student_summary
-from modlayers.course.submissions import find_submissions, restore_deleted_cells
+from modlayers.course.reports import Score, number, write_class_summary, write_scores_csv, write_student_summary
+from modlayers.course.submissions import StudentFiles, find_submissions, restore_deleted_cells
 
 ASSIGNMENTS_DIR = Path(__file__).resolve().parent.parent.parent / "notebooks" / "assignments"
 SOLUTIONS_DIR = ASSIGNMENTS_DIR / "solutions"
@@ -315,8 +319,10 @@ def grade_submissions(
     """Autograde ``submissions_dir/<student>/<assignment>.ipynb`` with nbgrader; write scores, feedback, logs.
 
     Args:
-        submissions_dir: one folder per student, holding the notebooks under their released names.
-        out_dir: where ``scores.csv``, ``feedback/``, ``logs/`` and ``autograded/`` go (created if needed).
+        submissions_dir: one folder per student, holding the notebooks under their released names (other
+            names are matched as :func:`~modlayers.course.submissions.find_submissions` says).
+        out_dir: where ``scores.csv``, ``summary.md``, ``feedback/``, ``logs/`` and ``autograded/`` go
+            (created if needed).
         solutions_dir: the instructor notebooks the submissions were generated from.
         timeout: seconds a cell may run before nbgrader stops it.
         course_dir: keep nbgrader's course directories (one per worker, gradebook included) here, e.g. to
@@ -326,7 +332,8 @@ def grade_submissions(
             ``~/.config/modlayers/hidden_seed``).
 
     Returns:
-        One :class:`Score` per student and assignment (``status="missing"`` where nothing was submitted).
+        One :class:`Score` per student and assignment: ``status`` is ``"graded"``, ``"missing"``,
+        ``"unreadable: <file>: <reason>"``, ``"unreadable name: <file>: <reason>"`` or ``"error: ..."``.
 
     Raises:
         HiddenSeedMissing: no instructor secret (checked before anything else).
@@ -336,49 +343,89 @@ def grade_submissions(
     secret = read_instructor_secret(seed_file)
     _require_nbgrader()
     names = assignment_names(solutions_dir)
-    submissions, skipped = find_submissions(submissions_dir, names)
+    grade_ids = {name: _grade_ids(Path(solutions_dir) / f"{name}.ipynb") for name in names}
+    folders, skipped = find_submissions(submissions_dir, names, grade_ids)
     for line in skipped:
         print(f"skipped {line}", file=sys.stderr)
-    students = sorted({p.name for p in Path(submissions_dir).iterdir() if p.is_dir() and not p.name.startswith(".")})
+    students = [folder.student for folder in folders]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     maxima = {name: question_points(Path(solutions_dir) / f"{name}.ipynb") for name in names}
-    workers = max(1, min(workers or os.cpu_count() or 1, len(submissions) or 1))
-    jobs = [(student, name) for student in students for name in names if (student, name) in submissions]
+    jobs = [(folder.student, name, folder.graded[name]) for folder in folders for name in names if name in folder.graded]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     results: dict[tuple[str, str], Score] = {}
-    with contextlib.ExitStack() as stack:
-        if course_dir is None:
-            parent = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modlayers-course-")))
-        else:
-            parent = Path(course_dir)
-            if parent.exists() and any(parent.iterdir()):
-                raise FileExistsError(f"--course-dir {parent} is not empty; give a new or empty folder.")
-        context = multiprocessing.get_context("spawn")
-        pools = [stack.enter_context(concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=context, initializer=_start_worker,
-            initargs=(str(parent / f"worker-{index}"), str(solutions_dir), names, timeout, secret),
-        )) for index in range(workers)]
-        # Each pool is one process with its own course directory and gradebook; a student's notebooks all
-        # go to one of them, one after the other, so that they share the student's kernel.
-        order = {student: index for index, student in enumerate(students)}
-        futures = {
-            pools[order[student] % workers].submit(_grade_one, student, name, str(submissions[(student, name)]),
-                                                   str(out_dir), sum(maxima[name].values())): (student, name)
-            for student, name in jobs
-        }
-        for pool in pools:
-            pool.submit(_shutdown_student_kernel)
-        for future in concurrent.futures.as_completed(futures):
-            student, name = futures[future]
-            results[(student, name)] = future.result()
-            print(f"graded {student}/{name}.ipynb: {number(results[(student, name)].total)} / "
-                  f"{number(results[(student, name)].max)}", file=sys.stderr)
-    scores = [results.get((student, name)) or Score(student, name, {}, 0.0, sum(maxima[name].values()), "missing")
-              for student in students for name in names]
+    if jobs:
+        with contextlib.ExitStack() as stack:
+            if course_dir is None:
+                parent = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="modlayers-course-")))
+            else:
+                parent = Path(course_dir)
+                if parent.exists() and any(parent.iterdir()):
+                    raise FileExistsError(f"--course-dir {parent} is not empty; give a new or empty folder.")
+            context = multiprocessing.get_context("spawn")
+            pools = [stack.enter_context(concurrent.futures.ProcessPoolExecutor(
+                max_workers=1, mp_context=context, initializer=_start_worker,
+                initargs=(str(parent / f"worker-{index}"), str(solutions_dir), names, timeout, secret),
+            )) for index in range(workers)]
+            # Each pool is one process with its own course directory and gradebook; a student's notebooks all
+            # go to one of them, one after the other, so that they share the student's kernel.
+            order = {student: index for index, student in enumerate(students)}
+            futures = {
+                pools[order[student] % workers].submit(_grade_one, student, name, str(path), str(out_dir),
+                                                       sum(maxima[name].values())): (student, name)
+                for student, name, path in jobs
+            }
+            for pool in pools:
+                pool.submit(_shutdown_student_kernel)
+            for future in concurrent.futures.as_completed(futures):
+                student, name = futures[future]
+                try:
+                    score = future.result()
+                except Exception as error:  # one notebook (or its worker) failing never stops the class
+                    first = (str(error).strip().splitlines() or [""])[0]
+                    score = Score(student, name, {}, 0.0, sum(maxima[name].values()),
+                                  f"error: grading stopped with {type(error).__name__}: {first}")
+                results[(student, name)] = score
+                print(f"graded {student}/{name}.ipynb: {number(score.total)} / {number(score.max)}"
+                      + ("" if score.status == "graded" else f" ({score.status})"), file=sys.stderr)
+    scores = [_score(folder, name, results, sum(maxima[name].values())) for folder in folders for name in names]
+    for score in scores:
+        if score.status not in ("graded", "missing"):
+            print(f"not graded {score.student}/{score.assignment}: {score.status}", file=sys.stderr)
+    # Files whose name is no assignment's are named in the rows of the assignments the student lacks; all of
+    # them are listed with the other files left out unless that one row names the only one.
+    in_rows = {s.student for s in scores if s.status.startswith("unreadable name")}
+    other_files = {folder.student: folder.ignored + [
+        f"`{file}`: {why}" for file, why in folder.unmatched
+        if not (folder.student in in_rows and len(folder.unmatched) == 1)] for folder in folders}
     write_scores_csv(scores, out_dir / "scores.csv", maxima)
-    for student in students:
-        write_student_summary([s for s in scores if s.student == student], out_dir / "feedback" / student / "summary.md", maxima)
+    for folder in folders:
+        write_student_summary([s for s in scores if s.student == folder.student],
+                              out_dir / "feedback" / folder.student / "summary.md", maxima, other_files[folder.student])
+    write_class_summary(scores, out_dir / "summary.md", other_files, skipped)
     return scores
+
+
+def _grade_ids(notebook_path: Path) -> set[str]:
+    """The nbgrader grade ids of every cell of a notebook (what identifies its assignment's cells)."""
+    return {cell.metadata["nbgrader"]["grade_id"] for cell in nbformat.read(notebook_path, as_version=4).cells
+            if "grade_id" in cell.metadata.get("nbgrader", {})}
+
+
+def _score(folder: StudentFiles, name: str, results: dict[tuple[str, str], Score], maximum: float) -> Score:
+    """The result of ``folder.student`` on ``name``: graded, or why not (unreadable file or name, missing)."""
+    if (folder.student, name) in results:
+        score = results[(folder.student, name)]
+        score.file, score.note = folder.graded[name].name, folder.renamed.get(name, "")
+        return score
+    if name in folder.unreadable:
+        file, reason = folder.unreadable[name]
+        return Score(folder.student, name, {}, 0.0, maximum, f"unreadable: {file}: {reason}", file=file)
+    if folder.unmatched:
+        file, reason = folder.unmatched[0]
+        more = f" (and {len(folder.unmatched) - 1} more such files, listed in the summaries)" if len(folder.unmatched) > 1 else ""
+        return Score(folder.student, name, {}, 0.0, maximum, f"unreadable name: {file}: {reason}{more}", file=file)
+    return Score(folder.student, name, {}, 0.0, maximum, "missing")
 
 
 # ---------------------------------------------------------------- command line
@@ -407,7 +454,8 @@ def build_parser(prog: str = "python -m modlayers assignments") -> argparse.Argu
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m modlayers assignments") -> int:
-    """Run ``generate`` or ``grade``; returns the exit status (1 with a message on stderr when it cannot)."""
+    """Run ``generate`` or ``grade``; returns the exit status (1 with a message on stderr when it cannot, 2 for a
+    ``--seed-file`` that cannot be read)."""
     args = build_parser(prog).parse_args(argv)
     try:
         if args.command == "generate":
@@ -416,6 +464,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m modlayers ass
             return 0
         if args.workers is not None and args.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {args.workers}.")
+        if args.seed_file is not None:
+            try:
+                read_instructor_secret(args.seed_file)  # a wrong --seed-file is an argument error: before any work
+            except HiddenSeedMissing as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
         start = time.perf_counter()
         scores = grade_submissions(args.submissions, args.out, args.solutions, args.timeout, args.course_dir,
                                    args.workers, args.seed_file)
@@ -426,8 +480,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m modlayers ass
     for score in scores:
         print(f"{score.student:<{width}}  {score.assignment:<18} {number(score.total):>5} / {number(score.max):<5} {score.status}")
     graded = sum(score.status == "graded" for score in scores)
+    problems = sum(score.status not in ("graded", "missing") for score in scores)
     print(f"graded {graded} notebooks in {time.perf_counter() - start:.0f} s; wrote {Path(args.out) / 'scores.csv'}, "
-          f"{Path(args.out) / 'feedback'}/ and {Path(args.out) / 'logs'}/")
+          f"{Path(args.out) / 'summary.md'}, {Path(args.out) / 'feedback'}/ and {Path(args.out) / 'logs'}/")
+    if problems:
+        print(f"{problems} submitted notebooks could not be graded (status above); each is listed with why in "
+              f"{Path(args.out) / 'summary.md'} and in its student's summary")
     return 0
 
 

@@ -48,23 +48,44 @@ def read_instructor_secret(seed_file: Path | str | None = None) -> str:
     """The instructor's secret: ``$MODLAYERS_HIDDEN_SEED``, else the first line of the seed file.
 
     Args:
-        seed_file: the file to read; by default ``$MODLAYERS_HIDDEN_SEED_FILE`` or
+        seed_file: the file to read (``grade --seed-file``); by default ``$MODLAYERS_HIDDEN_SEED_FILE`` or
             ``~/.config/modlayers/hidden_seed``. When given, it is read even if the variable is set.
 
     Raises:
-        HiddenSeedMissing: neither is set, the file does not exist, or it is empty.
+        HiddenSeedMissing: no secret found. The message names the file that was looked for and says what
+            each other source holds (the variable set or not, the file variable set or not).
     """
+    variable = os.environ.get(SEED_VARIABLE)
     if seed_file is None:
-        secret = os.environ.get(SEED_VARIABLE, "").strip()
-        if secret:
-            return secret
-        seed_file = os.environ.get(SEED_FILE_VARIABLE) or DEFAULT_SEED_FILE
+        if variable and variable.strip():
+            return variable.strip()
+        file_variable = os.environ.get(SEED_FILE_VARIABLE)
+        path = Path(file_variable or DEFAULT_SEED_FILE).expanduser()
+        named_by = f"and the seed file named by {SEED_FILE_VARIABLE}, {path}," if file_variable else (
+            f"{SEED_FILE_VARIABLE} is not set, and the default seed file {path}")
+        state = f"no instructor secret: {SEED_VARIABLE} is {'set but empty' if variable is not None else 'not set'}, "
+        return _first_line(path, state + named_by, HOW_TO_SET)
     path = Path(seed_file).expanduser()
-    if not path.is_file():
-        raise HiddenSeedMissing(f"no instructor secret: {SEED_VARIABLE} is not set and {path} does not exist. {HOW_TO_SET}")
-    lines = path.read_text().strip().splitlines()
+    if variable and variable.strip():
+        others = (f"({SEED_VARIABLE} is set, but a seed file named by --seed-file is read instead of it: correct the "
+                  f"path, or leave --seed-file out to use {SEED_VARIABLE}.)")
+    else:
+        others = f"{SEED_VARIABLE} is not set either. {HOW_TO_SET}"
+    return _first_line(path, f"the seed file named by --seed-file, {path},", others)
+
+
+def _first_line(path: Path, what: str, then: str) -> str:
+    """The first line of the seed file ``path``, or :class:`HiddenSeedMissing`: ``what`` + why + ``then``."""
+    if path.is_dir():
+        raise HiddenSeedMissing(f"{what} is a folder, not a file: name the file that holds the secret. {then}")
+    if not path.exists():
+        raise HiddenSeedMissing(f"{what} does not exist. {then}")
+    try:
+        lines = path.read_text().strip().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise HiddenSeedMissing(f"{what} cannot be read ({error}). {then}") from None
     if not lines or not lines[0].strip():
-        raise HiddenSeedMissing(f"the seed file {path} is empty. {HOW_TO_SET}")
+        raise HiddenSeedMissing(f"{what} is empty: write the secret on its first line. {then}")
     return lines[0].strip()
 
 
