@@ -5,7 +5,7 @@ stops it before it loads data, builds a model, trains or measures: one line on s
 argument, what was given and what is accepted, and exit status 2 (argparse's status for a usage error)::
 
     $ python -m modlayers train --layers 0
-    error: argument --layers: must be a whole number, at least 1, got 0 (options: python -m modlayers train --help)
+    error: argument --layers: must be at least 1 (a whole number), got 0 (options: python -m modlayers train --help)
 
     $ python -m modlayers memory --json missing/rows.json
     error: argument --json: the folder missing does not exist; create it first (mkdir -p missing) or write
@@ -60,17 +60,17 @@ def _number(text: str, kind: type, accepted: str):
 
 def positive_int(text: str) -> int:
     """A whole number >= 1 (layers, sizes, steps, batch sizes)."""
-    value = _number(text, int, "a whole number, at least 1")
+    value = _number(text, int, "at least 1 (a whole number)")
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"must be at least 1 (a whole number), got {value}")
     return value
 
 
 def non_negative_int(text: str) -> int:
     """A whole number >= 0 (repeats, where 0 means none)."""
-    value = _number(text, int, "a whole number, at least 0")
+    value = _number(text, int, "at least 0 (a whole number)")
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number, at least 0, got {value}")
+        raise argparse.ArgumentTypeError(f"must be at least 0 (a whole number), got {value}")
     return value
 
 

@@ -186,7 +186,7 @@ def test_a_command_prints_one_error_line_and_exits_2(argv):
 
 def test_the_types_name_what_they_accept():
     assert positive_int("3") == 3 and probability("0") == 0.0
-    for check, text, says in [(positive_int, "0", "at least 1, got 0"), (positive_int, "1.5", "got '1.5'"),
+    for check, text, says in [(positive_int, "0", "at least 1 (a whole number), got 0"), (positive_int, "1.5", "got '1.5'"),
                               (probability, "1", "in [0, 1), got 1"), (probability, "nan", "in [0, 1), got nan")]:
         with pytest.raises(argparse.ArgumentTypeError, match=fr"must be .*{re.escape(says)}"):
             check(text)
