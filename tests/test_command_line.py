@@ -168,6 +168,24 @@ def exits_2_status(argv, capsys) -> str:
     return one_error_line(capsys)
 
 
+# ---------------------------------------------------------------- bench heads, assignments
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["bench", "heads", "--repeats", "0"], "argument --repeats: must be at least 1"),
+    (["bench", "heads", "--threads", "-2"], "argument --threads: must be at least 1"),
+    (["bench", "heads", "--hidden", "30", "--heads", "4"], "argument --heads: must divide --hidden (30), got 4"),
+    (["assignments", "grade", "subs", "--out", "out", "--workers", "0"], "argument --workers: must be at least 1"),
+    (["assignments", "grade", "subs", "--out", "out", "--timeout", "-5"], "argument --timeout: must be at least 1"),
+    (["assignments", "generate", "--solutions", "no/such/folder"], "argument --solutions: no such folder, got 'no/such/folder'"),
+])
+def test_bench_and_assignments_refuse_bad_values_in_one_line(argv, says, capsys, monkeypatch):
+    import modlayers.benchmark_heads as benchmark_heads
+
+    monkeypatch.setattr(benchmark_heads, "benchmark", lambda *a, **k: pytest.fail("benchmarked before checking"))
+    assert says in exits_2(argv, capsys)
+
+
 # ---------------------------------------------------------------- as a user runs them
 
 
