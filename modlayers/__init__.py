@@ -13,6 +13,15 @@ the pure functions behind them: pooling (``modlayers.pooling``), the losses
 (``modlayers.training``).
 """
 
+from modlayers.doctor import launched_as_command as _launched_as_command, missing_core_packages as _missing
+
+# `python -m modlayers ...` in a Python without torch or transformers: the doctor still runs and any other
+# command says in one line what is missing, instead of a traceback from the imports below.
+if _launched_as_command() and _missing():
+    from modlayers.__main__ import main_without_core_packages
+
+    raise SystemExit(main_without_core_packages())
+
 from modlayers.checkpointing import (
     GradientCheckpointingLayer,
     checkpointable_layers,

@@ -46,5 +46,24 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def main_without_core_packages(argv: list[str] | None = None) -> int:
+    """``python -m modlayers`` in a Python that lacks torch, transformers, ...: the doctor runs, the rest say why not."""
+    from modlayers.doctor import kits_environment, missing_core_packages, python_command
+    from modlayers.doctor import main as doctor
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["doctor"]:
+        return doctor(argv[1:])
+    if argv[:1] in ([], ["-h"], ["--help"]):
+        return main(argv)
+    venv = kits_environment()
+    where = (f"run it with the kit's environment: {venv.name}/bin/python -m modlayers {' '.join(argv)}"
+             if venv else "set up the kit's environment first (make install), then run .venv/bin/python -m modlayers ...")
+    print(f"error: python -m modlayers {argv[0]} needs {', '.join(missing_core_packages())}, which this Python "
+          f"({python_command()}) does not have; {where} (python -m modlayers doctor lists what is missing).",
+          file=sys.stderr)
+    return 1
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,6 @@ input checks (label range, negative positions, rows of only padding: host reads 
 tensor values) weigh the most; inside ``torch.compile`` they are skipped.
 """
 
-import argparse
 import statistics
 import time
 
@@ -26,6 +25,7 @@ from transformers import (
     LlamaPreTrainedModel,
 )
 
+from modlayers.command_line import CommandParser, positive_int
 from modlayers.heads import GenericForQuestionAnswering, GenericForSequenceClassification, GenericForTokenClassification
 
 
@@ -140,24 +140,22 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modlayers bench heads", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15, help="timed steps per model (default 15)")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--heads", type=int, default=4)
+    parser = CommandParser(prog="python -m modlayers bench heads", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=positive_int, default=15, help="timed steps per model (default 15)")
+    parser.add_argument("--batch", type=positive_int, default=8)
+    parser.add_argument("--seq-len", type=positive_int, default=128)
+    parser.add_argument("--hidden", type=positive_int, default=256)
+    parser.add_argument("--layers", type=positive_int, default=2)
+    parser.add_argument("--heads", type=positive_int, default=4)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall time (default), or this process's CPU time: steadier on a shared machine")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    if args.hidden % args.heads:
+        parser.error(f"argument --heads: must divide --hidden ({args.hidden}), got {args.heads}")
     import transformers
 
     if args.threads is not None:
-        if args.threads < 1:
-            parser.error("--threads must be at least 1")
         torch.set_num_threads(args.threads)
 
     print(

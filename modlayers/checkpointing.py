@@ -58,6 +58,7 @@ does) has the kit's layers counted too.
 """
 
 import functools
+import inspect
 import threading
 import warnings
 
@@ -150,16 +151,18 @@ def with_checkpointing(forward):
         if _uses_reentrant(self._gradient_checkpointing_func):
             _check_not_under_ddp_finding_unused_parameters(self)
             _warn_about_untracked_tensors(self, args, kwargs)
-            for name, value in kwargs.items():
-                if isinstance(value, torch.Tensor) and value.requires_grad:
+            by_keyword = [n for n, v in kwargs.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+            if by_keyword:
+                call = positional_call(forward, len(args), kwargs, by_keyword)
+                fix = (f"Pass it positionally, in the order forward takes its arguments: {call}; or enable "
+                       if call else "Enable ")
+                for name in by_keyword:
                     warnings.warn(
                         f"{self.__class__.__name__}: `{name}` requires grad but was passed by keyword. With "
                         "use_reentrant=True a checkpoint only tracks its positional inputs, so gradients do not "
                         f"reach `{name}` properly: the output is cut off from the graph when no positional input "
                         "requires grad, and backward fails ('backward through the graph a second time') when "
-                        f"`{name}` shares history with them. Pass it positionally "
-                        f"({self.__class__.__name__.lower()}({name}, ...)) or enable checkpointing with "
-                        "use_reentrant=False.",
+                        f"`{name}` shares history with them. {fix}checkpointing with use_reentrant=False.",
                         UserWarning,
                         stacklevel=4,  # the caller of layer(...), past nn.Module's call
                     )
@@ -203,6 +206,37 @@ def _warn_about_untracked_tensors(layer: nn.Module, args: tuple, kwargs: dict) -
                 UserWarning,
                 stacklevel=5,  # the caller of layer(...), past nn.Module's call and the checkpointing wrapper
             )
+
+
+def positional_call(forward, num_positional: int, kwargs: dict, names: list[str]) -> str | None:
+    """The call that passes ``names`` positionally, in ``forward``'s own order, as text: ``layer(x, gate)``.
+
+    Every parameter up to the last of ``names`` is written positionally (by its name when the caller gave
+    it, by its default otherwise); the other keyword arguments stay keywords. ``None`` when no such call
+    exists (a keyword-only parameter, ``**kwargs``, a required parameter the caller did not give).
+
+    Example:
+        >>> def forward(self, x, mask=None, gate=None, scale=1.0):
+        ...     pass
+        >>> positional_call(forward, 1, {"gate": 0, "scale": 2.0}, ["gate"])
+        'layer(x, None, gate, scale=scale)'
+    """
+    parameters = list(inspect.signature(forward).parameters.values())[1:]  # without self
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    order = [p.name for p in positional]
+    if any(name not in order for name in names):
+        return None
+    last = max(order.index(name) for name in names)
+    written = []
+    for index, parameter in enumerate(positional[: last + 1]):
+        if index < num_positional or parameter.name in kwargs:
+            written.append(parameter.name)
+        elif parameter.default is not parameter.empty:
+            written.append(repr(parameter.default))
+        else:
+            return None
+    written += [f"{name}={name}" for name in kwargs if name not in order[: last + 1]]
+    return f"layer({', '.join(written)})"
 
 
 def _run_checkpointed(forward, layer, *args, **kwargs):

@@ -62,14 +62,101 @@ def data_dir() -> Path:
     return DATA_DIR
 
 
+class DataError(ValueError):
+    """A data file the kit cannot use; the message names the file, the line and the record's id.
+
+    Attributes:
+        path: the file.
+        line: the line number in the file (1 = the first line), or ``None`` for the whole file.
+        record_id: the record's ``"id"`` when it has one.
+    """
+
+    def __init__(self, path: Path, line: int | None, record_id: str | None, problem: str):
+        self.path, self.line, self.record_id = path, line, record_id
+        where = str(path) if line is None else f"{path}, line {line}"
+        if record_id is not None:
+            where += f" (record {record_id!r})"
+        super().__init__(f"{where}: {problem}. Restore the file (git checkout -- {path}) or fix that line.")
+
+
 def _read_jsonl(dataset: str, split: str) -> list[dict]:
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r} for the {dataset} data; choose one of {list(SPLITS)}.")
     path = data_dir() / dataset / f"{split}.jsonl"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; regenerate the data with `python -m modlayers.datasets_generator`.")
+        raise FileNotFoundError(f"{path} is missing; regenerate the data with `python -m modlayers.datasets_generator --out {DATA_DIR}`.")
+    return read_records(path, RECORD_CHECKS[dataset])
+
+
+def read_records(path: Path, check=None) -> list[dict]:
+    """The records of a JSON-lines file, each checked by ``check(record)`` (which returns a problem or ``None``).
+
+    Raises:
+        DataError: a line that is not a JSON object, a record ``check`` refuses, or a file with no record;
+            the message names the file, the line number and the record's id.
+    """
+    records = []
     with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for number, line in enumerate(f, start=1):  # the file's own line numbers, blank lines included
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(path, number, None, f"not valid JSON ({error.msg} at column {error.colno})") from None
+            if not isinstance(record, dict):
+                raise DataError(path, number, None, f"a record must be a JSON object, got {type(record).__name__}")
+            record_id = record.get("id")
+            if not isinstance(record_id, str) or not record_id:
+                raise DataError(path, number, None, f"the record has no \"id\" (a non-empty string), got {record_id!r}")
+            problem = check(record) if check else None
+            if problem:
+                raise DataError(path, number, record_id, problem)
+            records.append(record)
+    if not records:
+        raise DataError(path, None, None, "the file holds no record (every score on it would be a meaningless 0)")
+    return records
+
+
+def _missing_fields(record: dict, fields: dict[str, type]) -> str | None:
+    for name, kind in fields.items():
+        if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool):
+            got = type(record[name]).__name__ if name in record else "nothing"
+            return f"\"{name}\" must be a {kind.__name__}, got {got}"
+    return None
+
+
+def _check_classification(record: dict) -> str | None:
+    problem = _missing_fields(record, {"text": str, "label": str})
+    if problem is None and record["label"] not in CLASSIFICATION_LABELS:
+        problem = f"unknown label {record['label']!r}; the labels are {CLASSIFICATION_LABELS}"
+    return problem
+
+
+def _check_qa(record: dict) -> str | None:
+    problem = _missing_fields(record, {"context": str, "question": str, "answer_text": str, "answer_start": int})
+    if problem is None:
+        start, answer = record["answer_start"], record["answer_text"]
+        if not answer or start < 0 or record["context"][start : start + len(answer)] != answer:
+            found = record["context"][max(start, 0) : max(start, 0) + len(answer)]
+            problem = f"answer_text {answer!r} is not at answer_start {start} of the context (found {found!r} there)"
+    return problem
+
+
+def _check_tagging(record: dict) -> str | None:
+    problem = _missing_fields(record, {"words": list, "tags": list})
+    if problem is None and len(record["words"]) != len(record["tags"]):
+        problem = f"{len(record['words'])} words but {len(record['tags'])} tags; each word needs one tag"
+    if problem is None:
+        unknown = sorted({str(t) for t in record["tags"] if t not in TAGGING_LABELS})
+        if unknown:
+            problem = f"unknown tag(s) {unknown}; the tags are {TAGGING_LABELS}"
+        elif not all(isinstance(w, str) for w in record["words"]) or not record["words"]:
+            problem = "\"words\" must be a non-empty list of strings"
+    return problem
+
+
+RECORD_CHECKS = {"classification": _check_classification, "qa": _check_qa, "tagging": _check_tagging}
 
 
 def load_classification(split: str = "train") -> list[dict]:
@@ -84,6 +171,7 @@ def load_classification(split: str = "train") -> list[dict]:
 
     Raises:
         ValueError: unknown ``split``.
+        DataError: a line of the file the kit cannot use, or a file without records (see :func:`read_records`).
         FileNotFoundError: the data folder is missing (see :func:`data_dir`).
 
     Example:
@@ -111,6 +199,7 @@ def load_qa(split: str = "train") -> list[dict]:
 
     Raises:
         ValueError: unknown ``split``.
+        DataError: a line of the file the kit cannot use, or a file without records (see :func:`read_records`).
         FileNotFoundError: the data folder is missing (see :func:`data_dir`).
 
     Example:
@@ -134,6 +223,7 @@ def load_tagging(split: str = "train") -> list[dict]:
 
     Raises:
         ValueError: unknown ``split``.
+        DataError: a line of the file the kit cannot use, or a file without records (see :func:`read_records`).
         FileNotFoundError: the data folder is missing (see :func:`data_dir`).
 
     Example:
@@ -174,7 +264,7 @@ def load_tokenizer(padding_side: str = "right"):
 
     path = data_dir() / "tokenizer" / "tokenizer.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; regenerate the data with `python -m modlayers.datasets_generator`.")
+        raise FileNotFoundError(f"{path} is missing; regenerate the data with `python -m modlayers.datasets_generator --out {DATA_DIR}`.")
     return PreTrainedTokenizerFast(
         tokenizer_file=str(path),
         model_max_length=512,

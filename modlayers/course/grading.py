@@ -46,6 +46,7 @@ from pathlib import Path
 
 import nbformat
 
+from modlayers.command_line import CommandParser, existing_folder, positive_int
 from modlayers.course.hidden_seeds import SEED_VARIABLE, HiddenSeedMissing, read_instructor_secret
 from modlayers.course.reports import Score, number, write_class_summary, write_scores_csv, write_student_summary
 from modlayers.course.submissions import StudentFiles, find_submissions, restore_deleted_cells
@@ -432,23 +433,23 @@ def _score(folder: StudentFiles, name: str, results: dict[tuple[str, str], Score
 
 
 def build_parser(prog: str = "python -m modlayers assignments") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(  # its sub-commands' parsers too: one error line, exit status 2
         prog=prog,
         description="Generate the student versions of the course assignments, or grade submitted notebooks (nbgrader).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     generate = commands.add_parser("generate", help="regenerate the student notebooks from the solutions")
-    generate.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR, help="instructor notebooks (default: %(default)s)")
+    generate.add_argument("--solutions", type=existing_folder, default=SOLUTIONS_DIR, help="instructor notebooks (default: %(default)s)")
     generate.add_argument("--out", type=Path, default=STUDENT_DIR, help="where the student notebooks go (default: %(default)s)")
     grade = commands.add_parser("grade", help="autograde SUBMISSIONS/<student>/<assignment>.ipynb")
     grade.add_argument("submissions", type=Path, help="folder with one subfolder per student")
     grade.add_argument("--out", type=Path, required=True, help="where scores.csv, feedback/, logs/ and autograded/ go")
-    grade.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR, help="instructor notebooks (default: %(default)s)")
+    grade.add_argument("--solutions", type=existing_folder, default=SOLUTIONS_DIR, help="instructor notebooks (default: %(default)s)")
     grade.add_argument("--seed-file", type=Path, default=None,
                        help=f"file holding the instructor's secret for the hidden tests (default: ${SEED_VARIABLE}, "
                             "else ~/.config/modlayers/hidden_seed)")
-    grade.add_argument("--workers", type=int, default=None, help="notebooks graded at once (default: the number of CPUs)")
-    grade.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds a cell may run (default: %(default)s)")
+    grade.add_argument("--workers", type=positive_int, default=None, help="notebooks graded at once (default: the number of CPUs)")
+    grade.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help="seconds a cell may run (default: %(default)s)")
     grade.add_argument("--course-dir", type=Path, default=None, help="keep nbgrader's course directories and gradebooks here")
     return parser
 

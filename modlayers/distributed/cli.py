@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
+from modlayers.command_line import (
+    CommandParser,
+    fail,
+    output_file,
+    positive_float,
+    positive_int,
+    probability,
+)
 from modlayers.distributed.launching import init_distributed, launched_by_torchrun, shutdown
 from modlayers.distributed.rank_memory import memory_json, memory_table
 from modlayers.distributed.strategies import STRATEGIES
-from modlayers.distributed.tasks import MODEL_KINDS, TASKS, build_task
-from modlayers.distributed.training_run import train_distributed
+from modlayers.distributed.tasks import MODEL_KINDS, TASKS, TINY_ATTENTION_HEADS, build_task
+from modlayers.distributed.training_run import check_checkpointing, train_distributed
 from modlayers.training import set_seed
 
 
 def parser(prog: str = "python -m modlayers train") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog=prog,
         description="Train a head of the kit on its data, on one process or on several (torchrun --nproc_per_node=N). "
         "gloo on CPUs and NCCL on GPUs are chosen automatically.",
@@ -33,37 +39,54 @@ def parser(prog: str = "python -m modlayers train") -> argparse.ArgumentParser:
                    help="tiny: the kit's tiny transformer from scratch; pretrained: BERT MiniLM")
     p.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="default: ddp under torchrun, none in a single process")
-    p.add_argument("--checkpointing", default="off", metavar="{off,every-layer,every-N,attention-core}",
+    p.add_argument("--checkpointing", type=_checkpointing, default="off", metavar="{off,every-layer,every-N,attention-core}",
                    help="gradient checkpointing policy; every-N with a number, e.g. every-2 (default: off)")
     p.add_argument("--use-reentrant", action=argparse.BooleanOptionalAction, default=False,
                    help="torch's re-entrant checkpoint (default: the non-re-entrant one)")
     p.add_argument("--static-graph", action="store_true", help="DDP: static_graph=True")
     p.add_argument("--find-unused-parameters", action="store_true", help="DDP: find_unused_parameters=True")
-    p.add_argument("--batch-size", type=_at_least_one, default=32, help="global batch: all ranks together (default: 32)")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--steps", type=int, default=None, help="stop after this many steps")
-    p.add_argument("--lr", type=float, default=None, help="default: the task's own")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="global batch: all ranks together (default: 32)")
+    p.add_argument("--epochs", type=positive_int, default=1)
+    p.add_argument("--steps", type=positive_int, default=None, help="stop after this many steps")
+    p.add_argument("--lr", type=positive_float, default=None, help="default: the task's own")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=_at_least_one, default=None, help="train on the first LIMIT records only")
-    p.add_argument("--layers", type=int, default=None, help="tiny model: number of layers")
-    p.add_argument("--hidden-size", type=int, default=None, help="tiny model: hidden size")
-    p.add_argument("--dropout", type=float, default=None, help="tiny model: hidden and attention dropout")
+    p.add_argument("--limit", type=positive_int, default=None, help="train on the first LIMIT records only")
+    p.add_argument("--layers", type=positive_int, default=None, help="tiny model: number of layers")
+    p.add_argument("--hidden-size", type=positive_int, default=None, help="tiny model: hidden size")
+    p.add_argument("--dropout", type=probability, default=None, help="tiny model: hidden and attention dropout")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--no-peak", action="store_true", help="skip the peak memory measurement (slow on a CPU)")
-    p.add_argument("--memory-json", type=Path, default=None, help="write every rank's memory as JSON here")
-    p.add_argument("--losses-json", type=Path, default=None, help="write the loss of every step as JSON here")
+    p.add_argument("--memory-json", type=output_file, default=None, help="write every rank's memory as JSON here")
+    p.add_argument("--losses-json", type=output_file, default=None, help="write the loss of every step as JSON here")
     return p
 
 
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _checkpointing(text: str) -> str:
+    try:
+        check_checkpointing(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def check_arguments(args: argparse.Namespace, p: argparse.ArgumentParser) -> None:
+    """What no single argument's type can check; exits with one ``error:`` line before any work."""
+    tiny_only = [f"--{name.replace('_', '-')}" for name in ("layers", "hidden_size", "dropout") if getattr(args, name) is not None]
+    if args.model == "pretrained" and tiny_only:
+        p.error(f"{', '.join(tiny_only)} set(s) the tiny model's size; the pretrained model (--model pretrained) is "
+                "fixed: leave them out, or use --model tiny")
+    if args.hidden_size is not None and args.hidden_size % TINY_ATTENTION_HEADS:
+        p.error(f"argument --hidden-size: must be a multiple of the tiny model's {TINY_ATTENTION_HEADS} attention "
+                f"heads, got {args.hidden_size}")
+    if args.checkpointing == "attention-core" and args.model == "pretrained":
+        p.error("argument --checkpointing: attention-core recomputes the tiny model's attention cores and the "
+                "pretrained model has none; use every-layer or every-N, got 'attention-core'")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    check_arguments(args, p)
     overrides = {name: value for name, value in (("num_hidden_layers", args.layers), ("hidden_size", args.hidden_size),
                                                  ("hidden_dropout", args.dropout), ("attention_dropout", args.dropout))
                  if value is not None}
@@ -80,10 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             epochs=args.epochs, steps=args.steps, lr=args.lr or task.lr, seed=args.seed, measure_memory=True,
             measure_peak=not args.no_peak,
         )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, OSError, ImportError) as error:  # bad data, a damaged or missing pretrained model, ...
         shutdown()
-        return 2
+        return fail(error)
     if context.is_main:
         backend = context.backend or "single process"
         print(f"{args.task} on {args.model} model, strategy {strategy}, {context.world_size} process(es) ({backend}), "

@@ -68,8 +68,11 @@ class Task:
     lr: float
 
 
+TINY_ATTENTION_HEADS = 4  # the tiny model's heads: its hidden size must be a multiple
+
+
 def _tiny_config(task: str, tokenizer, **overrides) -> TinyTransformerConfig:
-    settings = dict(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+    settings = dict(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=TINY_ATTENTION_HEADS,
                     pad_token_id=tokenizer.pad_token_id)
     if task == "classification":
         settings.update(max_position_embeddings=CLASSIFICATION_MAX_LENGTH, num_labels=len(CLASSIFICATION_LABELS))

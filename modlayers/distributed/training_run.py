@@ -59,14 +59,22 @@ def enable_checkpointing(model: nn.Module, checkpointing: str, use_reentrant: bo
             )
         enable_gradient_checkpointing(model, use_reentrant=use_reentrant, layer_type=TinyTransformerAttentionCore)
         return
+    check_checkpointing(checkpointing)
     match = re.fullmatch(r"every-(layer|\d+)", checkpointing)
-    if match is None or match.group(1) == "0":
+    every = 1 if match.group(1) == "layer" else int(match.group(1))
+    enable_gradient_checkpointing(model, use_reentrant=use_reentrant, every_n_layers=every)
+
+
+def check_checkpointing(checkpointing: str) -> None:
+    """Raise ``ValueError`` unless ``checkpointing`` is off, every-layer, every-N (N >= 1) or attention-core."""
+    if checkpointing in ("off", "attention-core"):
+        return
+    match = re.fullmatch(r"every-(layer|\d+)", checkpointing)
+    if match is None or (match.group(1) != "layer" and int(match.group(1)) < 1):
         raise ValueError(
             f"Unknown checkpointing {checkpointing!r}; choose off, every-layer, every-N with a number N >= 1 "
             "(e.g. every-2), or attention-core."
         )
-    every = 1 if match.group(1) == "layer" else int(match.group(1))
-    enable_gradient_checkpointing(model, use_reentrant=use_reentrant, every_n_layers=every)
 
 
 def rank_share(batch: Mapping[str, torch.Tensor], rank: int, world_size: int) -> dict[str, torch.Tensor]:

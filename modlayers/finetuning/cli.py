@@ -15,35 +15,46 @@ import importlib
 import json
 import sys
 
+from modlayers.command_line import CommandParser, fail, positive_float, positive_int
+
 TASKS = ("classification", "qa", "tagging")
 
 
 def build_parser(prog: str = "python -m modlayers finetune") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Fine-tune a head on the kit's data and print its validation metric next to the baselines.")
+    parser = CommandParser(prog=prog, description="Fine-tune a head on the kit's data and print its validation metric next to the baselines.")
     parser.add_argument("task", choices=TASKS)
     parser.add_argument("--model", choices=("tiny", "pretrained"), default="pretrained",
                         help="pretrained: the MiniLM encoder (default); tiny: the kit's small model from scratch")
-    parser.add_argument("--steps", type=_positive, default=200, help="optimisation steps (default: 200)")
-    parser.add_argument("--batch-size", type=_positive, default=16, help="examples per step (default: 16)")
+    parser.add_argument("--steps", type=positive_int, default=200, help="optimisation steps (default: 200)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="examples per step (default: 16)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-seconds", type=_positive_seconds, default=None, help="stop training after this many seconds")
+    parser.add_argument("--max-seconds", type=positive_float, default=None, help="stop training after this many seconds")
     parser.add_argument("--json", action="store_true", help="also print the result (without the model) as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+DATA_LOADERS = {"classification": "load_classification", "qa": "load_qa", "tagging": "load_tagging"}
 
 
-def _positive_seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
-    return value
+def check_inputs(task: str, model: str) -> None:
+    """Read what the run will read, before it starts: the task's data (both splits) and the pretrained files.
+
+    Raises:
+        modlayers.data.DataError: a data line the kit cannot use (file, line, record id) or an empty file.
+        FileNotFoundError: a data file or a pretrained file is missing.
+        ModuleNotFoundError: the pretrained model's wheel is not installed.
+        modlayers.pretrained.PretrainedChecksumError: a pretrained file differs from the one the kit knows.
+    """
+    import modlayers.data
+
+    load = getattr(modlayers.data, DATA_LOADERS[task])
+    for split in ("train", "validation"):
+        load(split)
+    if model == "pretrained":
+        from modlayers.pretrained import verify_pretrained_files
+
+        verify_pretrained_files()
 
 
 def format_report(result: dict) -> str:
@@ -67,8 +78,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m modlayers finetun
             raise
         print(f"{prog} {args.task}: this version of the kit has no modlayers/finetuning/{args.task}.py yet.", file=sys.stderr)
         return 2
-    result = module.finetune(model=args.model, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                             max_seconds=args.max_seconds, progress=not args.no_progress)
+    from modlayers.pretrained import PretrainedChecksumError
+
+    # Bad data, a missing or damaged pretrained model: one line each, before the run and during it.
+    expected = (ValueError, FileNotFoundError, ModuleNotFoundError, PretrainedChecksumError)
+    try:
+        check_inputs(args.task, args.model)
+        result = module.finetune(model=args.model, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                                 max_seconds=args.max_seconds, progress=not args.no_progress)
+    except expected as error:
+        return fail(error)
     print(format_report(result))
     if args.json:
         plain = {k: v for k, v in result.items() if isinstance(v, (str, int, float, dict, list, type(None)))}
