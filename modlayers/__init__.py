@@ -13,7 +13,10 @@ the pure functions behind them: pooling (``modlayers.pooling``), the losses
 (``modlayers.training``).
 """
 
-from modlayers.checkpointing import (
+# Before anything imports torch: torch's OpenMP threads wait passively (modlayers/cpu_threads.py).
+import modlayers.cpu_threads  # noqa: F401
+
+from modlayers.checkpointing import (  # noqa: E402  (after the wait policy is chosen)
     GradientCheckpointingLayer,
     checkpointable_layers,
     disable_gradient_checkpointing,
