@@ -13,6 +13,9 @@ the pure functions behind them: pooling (``modlayers.pooling``), the losses
 (``modlayers.training``).
 """
 
+# Before anything imports torch: torch's OpenMP threads wait passively (modlayers/cpu_threads.py).
+import modlayers.cpu_threads  # noqa: F401
+
 from modlayers.doctor import launched_as_command as _launched_as_command, missing_core_packages as _missing
 
 # `python -m modlayers ...` in a Python without torch or transformers: the doctor still runs and any other
@@ -22,7 +25,7 @@ if _launched_as_command() and _missing():
 
     raise SystemExit(main_without_core_packages())
 
-from modlayers.checkpointing import (
+from modlayers.checkpointing import (  # noqa: E402  (after the wait policy is chosen)
     GradientCheckpointingLayer,
     checkpointable_layers,
     disable_gradient_checkpointing,
