@@ -33,6 +33,11 @@ Sharp edges (from ``torch.utils.checkpoint``):
     - ``use_reentrant=True`` also needs at least one positional input that requires
       grad; with frozen embeddings nothing does and the layer's parameters get no
       gradient (torch warns). ``use_reentrant=False`` has neither problem.
+    - Keyword arguments are bound into the checkpointed call (``functools.partial``), so the
+      tensors among them (an attention mask or bias, rotary ``cos``/``sin``) stay alive until the
+      backward pass, like the positional inputs, but outside autograd's saved-tensor hooks. The
+      layer reports them to :data:`BOUND_TENSOR_OBSERVERS` (the memory lab's ``SavedTensorCounter``
+      counts them there); :func:`enable_gradient_checkpointing` does the same for transformers' layers.
     - Dropout draws the same mask in the recompute because the checkpoint saves and
       restores the RNG state (``preserve_rng_state=True``, the default).
     - Under ``DistributedDataParallel(find_unused_parameters=True)`` (without
@@ -76,6 +81,46 @@ CACHE_ARGUMENTS = ("past_key_values", "cache", "layer_past")
 # How many checkpointed layers are running their forward (or its recompute) in this thread.
 # Autograd may recompute in another thread (one per CUDA device); the count follows the call.
 _checkpointed_forwards = threading.local()
+
+# Called with every tensor a checkpointed call keeps alive outside autograd's saved-tensor hooks: the tensors
+# bound into the call as keyword arguments. The memory lab's SavedTensorCounter adds itself while it counts.
+BOUND_TENSOR_OBSERVERS: list = []
+
+
+def tensors_within(value) -> list[torch.Tensor]:
+    """The tensors in ``value``: a tensor, or tuples, lists and dicts holding some (at any depth), in order."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [tensor for item in value for tensor in tensors_within(item)]
+    return []
+
+
+def _report_bound_tensors(kwargs: dict) -> None:
+    """Tell :data:`BOUND_TENSOR_OBSERVERS` about the tensors in the keyword arguments a checkpoint is about to bind."""
+    if BOUND_TENSOR_OBSERVERS:
+        for tensor in tensors_within(kwargs):
+            for observer in list(BOUND_TENSOR_OBSERVERS):
+                observer(tensor)
+
+
+def checkpoint_reporting_bound_tensors(function, *args, **kwargs):
+    """``torch.utils.checkpoint.checkpoint(function, *args, **kwargs)``, first reporting what ``function`` binds.
+
+    transformers' ``GradientCheckpointingLayer`` passes its keyword arguments bound into
+    ``functools.partial(forward, self, **kwargs)``; the checkpoint keeps that partial, and the tensors in it,
+    until the backward pass. :func:`enable_gradient_checkpointing` uses this function so that the memory
+    lab's count sees those tensors too (the kit's own layers report them themselves).
+    """
+    if BOUND_TENSOR_OBSERVERS:
+        bound, inner = [], function
+        while isinstance(inner, functools.partial):  # (the kit's layers bind their keywords the same way)
+            bound += [*inner.args, *inner.keywords.values()]
+            inner = inner.func
+        _report_bound_tensors({"bound": bound})
+    return checkpoint(function, *args, **kwargs)
 
 
 def _inside_checkpointed_layer() -> bool:
@@ -167,7 +212,9 @@ def with_checkpointing(forward):
                         stacklevel=4,  # the caller of layer(...), past nn.Module's call
                     )
 
-        # Keyword arguments are bound now; positional ones become the checkpoint's inputs.
+        # Keyword arguments are bound now (and kept with the call until backward); positional ones become the
+        # checkpoint's inputs.
+        _report_bound_tensors(kwargs)
         return self._gradient_checkpointing_func(functools.partial(_run_checkpointed, forward, self, **kwargs), *args)
 
     return forward_with_checkpointing
@@ -352,7 +399,7 @@ def enable_gradient_checkpointing(
                 f"{type(model).__name__} contains no GradientCheckpointingLayer. Make the repeated blocks subclass "
                 "modlayers.GradientCheckpointingLayer to let them be checkpointed."
             )
-    checkpoint_func = functools.partial(checkpoint, use_reentrant=use_reentrant, **checkpoint_kwargs)
+    checkpoint_func = functools.partial(checkpoint_reporting_bound_tensors, use_reentrant=use_reentrant, **checkpoint_kwargs)
     for index, layer in enumerate(layers):
         layer._gradient_checkpointing_func = checkpoint_func
         layer.gradient_checkpointing = index % every_n_layers == 0

@@ -12,6 +12,7 @@ from transformers.models.bert.modeling_bert import BertLayer
 from modlayers.checkpointing import enable_gradient_checkpointing
 from modlayers.memory.analytic import (
     bert_layer_saved_bytes,
+    attention_bias_bytes,
     checkpointed_layer_saved_bytes,
     tiny_transformer_layer_saved_bytes,
     tiny_transformer_policy_bars,
@@ -60,17 +61,47 @@ def test_tiny_transformer_layer_prediction_matches_counted_bytes(batch, seq_len,
     assert counter.saved_bytes == predicted
 
 
+@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
 @pytest.mark.parametrize("batch,seq_len,hidden,heads,p_hidden,p_attention,dtype", SHAPES)
-def test_bert_layer_prediction_matches_counted_bytes(batch, seq_len, hidden, heads, p_hidden, p_attention, dtype):
+def test_bert_layer_prediction_matches_counted_bytes(batch, seq_len, hidden, heads, p_hidden, p_attention, dtype,
+                                                     attn_implementation):
+    if attn_implementation == "sdpa" and p_attention > 0 and dtype != torch.float32:
+        pytest.skip("not modelled: raises (test_bert_sdpa_cases_not_modelled_raise)")
     torch.manual_seed(0)
     config = BertConfig(hidden_size=hidden, num_attention_heads=heads, intermediate_size=4 * hidden,
-                        hidden_dropout_prob=p_hidden, attention_probs_dropout_prob=p_attention, attn_implementation="eager")
+                        hidden_dropout_prob=p_hidden, attention_probs_dropout_prob=p_attention,
+                        attn_implementation=attn_implementation)
     layer = BertLayer(config).to(dtype).train()
     x = torch.randn(batch, seq_len, hidden, dtype=dtype, requires_grad=True)
     with SavedTensorCounter(layer) as counter:
         layer(x)
-    predicted = sum(bert_layer_saved_bytes(batch, seq_len, hidden, heads, None, dtype, p_hidden, p_attention).values())
-    assert _relative_error(counter.saved_bytes, predicted) < 1e-3
+    predicted = bert_layer_saved_bytes(batch, seq_len, hidden, heads, None, dtype, p_hidden, p_attention,
+                                       attn_implementation=attn_implementation)
+    assert counter.saved_bytes == sum(predicted.values())
+
+
+def test_bert_base_layer_with_sdpa_and_no_attention_dropout_at_length_128_is_predicted_exactly():
+    # transformers' default attention: without dropout the CPU kernel keeps no 128 x 128 softmax output, and the
+    # eager formula over-predicts by 11% (18% for MiniLM's 384-wide layers)
+    config = BertConfig(attention_probs_dropout_prob=0.0, attn_implementation="sdpa")
+    layer = BertLayer(config).train()
+    x = torch.randn(1, 128, 768, requires_grad=True)
+    with SavedTensorCounter(layer) as counter:
+        layer(x)
+    sdpa = sum(bert_layer_saved_bytes(1, 128, 768, 12, 3072, attention_dropout=0.0).values())
+    eager = sum(bert_layer_saved_bytes(1, 128, 768, 12, 3072, attention_dropout=0.0, attn_implementation="eager").values())
+    assert counter.saved_bytes == sdpa == 7086080
+    assert eager / sdpa - 1 > 0.10
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(attn_implementation="flash_attention_2"), "attn_implementation must be one of"),
+    (dict(device_type="cuda"), "does not model 'sdpa' on cuda"),
+    (dict(dtype=torch.bfloat16, attention_dropout=0.1), "16-bit"),
+])
+def test_bert_sdpa_cases_not_modelled_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bert_layer_saved_bytes(**(dict(batch=2, seq_len=8, hidden_size=32, num_heads=4) | kwargs))
 
 
 @pytest.mark.parametrize("use_reentrant", [False, True])
@@ -91,13 +122,15 @@ def test_a_checkpointed_attention_core_keeps_q_k_v_and_the_bias_instead_of_its_t
 
 
 @pytest.mark.parametrize("use_reentrant", [False, True])
-def test_checkpointed_tiny_layer_keeps_exactly_its_input(use_reentrant):
+def test_checkpointed_tiny_layer_keeps_exactly_its_input_and_the_bias_it_gets_by_keyword(use_reentrant):
     layer = _tiny_layer(32, 4, 0.1, 0.1, torch.float32)
     enable_gradient_checkpointing(layer, use_reentrant=use_reentrant)
     x, bias = _layer_inputs(2, 8, 32)
     with SavedTensorCounter(layer) as counter:
-        layer(x, attention_bias=bias)
-    assert counter.saved_bytes == checkpointed_layer_saved_bytes(2, 8, 32) == x.nelement() * x.element_size()
+        layer(x, attention_bias=bias)  # the bias is bound into the checkpointed call: alive until backward
+    assert checkpointed_layer_saved_bytes(2, 8, 32) == x.nelement() * x.element_size()
+    assert attention_bias_bytes(2, 8) == bias.nelement() * bias.element_size()
+    assert counter.saved_bytes == checkpointed_layer_saved_bytes(2, 8, 32) + attention_bias_bytes(2, 8)
 
 
 def test_checkpointed_bert_layer_keeps_exactly_its_input():
@@ -122,7 +155,7 @@ def test_bert_model_through_transformers_own_switch_keeps_less():
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     with SavedTensorCounter(model) as on:
         model(ids).last_hidden_state.sum()
-    layer = sum(bert_layer_saved_bytes(2, 16, 32, 4, 64).values())
+    layer = sum(bert_layer_saved_bytes(2, 16, 32, 4, 64, attn_implementation="eager").values())
     # three layers' activations replaced by (at least) their inputs
     assert off.saved_bytes - on.saved_bytes >= 3 * (layer - checkpointed_layer_saved_bytes(2, 16, 32)) - 3 * 2 * 16 * 8
 
@@ -173,8 +206,25 @@ def test_cuda_masks_are_one_byte_and_statistics_float32():
 
 def test_docstring_examples_hold():
     assert tiny_transformer_layer_saved_bytes(4, 512, 256, 4)["softmax output"] / 2**20 == 16.0
-    assert sum(bert_layer_saved_bytes(1, 128, 768, 12, 3072, hidden_dropout=0.0, attention_dropout=0.0).values()) == 7079936
-    assert sum(tiny_transformer_policy_bars(12, 512, 4)["every-layer"].values()) / 2**20 == 24.0
+    assert sum(bert_layer_saved_bytes(1, 128, 768, 12, 3072, hidden_dropout=0.0, attention_dropout=0.0,
+                                      attn_implementation="eager").values()) == 7079936
+    every_layer = tiny_transformer_policy_bars(12, 512, 4)["every-layer"]
+    assert every_layer["inputs of checkpointed layers"] / 2**20 == 24.0
+    assert every_layer["attention, grows with seq_len²"] / 2**20 == 4.0
+
+
+@pytest.mark.parametrize("policy,checkpointed,cores", [  # every-2 of 3 layers: layers 0 and 2
+    ("off", 0, False), ("every-2", 2, False), ("every-layer", 3, False), ("attention-core", 0, True),
+])
+def test_each_policy_bar_totals_the_whole_model_prediction_and_the_count(policy, checkpointed, cores):
+    model, batch = tiny_model_and_batch(layers=3, hidden_size=32, num_heads=4, seq_len=16, batch=2)
+    get_policy(policy).enable(model)
+    with SavedTensorCounter(model) as counter:
+        hidden_state_loss(model, batch)
+    bars = tiny_transformer_policy_bars(3, 16, 2, hidden_size=32, num_heads=4)
+    predicted = tiny_transformer_saved_bytes(model.config, 2, 16, checkpointed_layers=checkpointed,
+                                             checkpointed_attention_cores=cores)
+    assert sum(bars[policy].values()) == predicted == counter.saved_bytes
 
 
 def test_attention_core_bar_matches_the_counted_layers_plus_the_one_bias():

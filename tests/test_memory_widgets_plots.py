@@ -35,5 +35,5 @@ def test_memory_plots_draw_their_elements():
     segment_rows = [{"segments": s, "held_units": s + 16 / s, "predicted_units": s + 16 / s, "peak_units": None} for s in (1, 4, 16)]
     assert len(plot_segment_curve(segment_rows, depth=16).lines) == 3
     ax = plot_memory_bars(tiny_transformer_policy_bars(2, 64, 1))
-    assert len(ax.patches) == 12  # 4 policies x 3 parts
+    assert len(ax.patches) == 16  # 4 policies x 4 parts
     plt.close("all")

@@ -5,14 +5,17 @@
 - :mod:`~modlayers.memory.policies`: off, every layer, every N-th, selective, offload.
 - :mod:`~modlayers.memory.segments`: ``checkpoint_sequential``-style segments and the sqrt(n) rule.
 - :mod:`~modlayers.memory.measure`: one training step measured (saved, peak, time).
+- :mod:`~modlayers.memory.allocator`: the same step by glibc's malloc count, a check from outside torch.
 
 The command line is ``python -m modlayers memory --help``.
 """
 
+from modlayers.memory.allocator import malloc_held_bytes, malloc_in_use_bytes
 from modlayers.memory.analytic import (
     attention_bias_bytes,
     bert_layer_saved_bytes,
     checkpointed_layer_saved_bytes,
+    outside_layers_saved_bytes,
     tiny_transformer_layer_saved_bytes,
     tiny_transformer_policy_bars,
     tiny_transformer_saved_bytes,
@@ -60,8 +63,11 @@ __all__ = [
     "get_policy",
     "hold_for_backward",
     "keep_freed_memory",
+    "malloc_held_bytes",
+    "malloc_in_use_bytes",
     "measure_segment_peaks",
     "measure_training_step",
+    "outside_layers_saved_bytes",
     "parse_policies",
     "peak_drop_agreement",
     "predicted_segment_peak",

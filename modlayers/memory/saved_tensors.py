@@ -19,9 +19,13 @@ operation runs in the forward pass, and stays alive until the backward pass uses
 
 Inside a non-reentrant checkpoint ``torch.utils.checkpoint`` installs its own pack
 hooks, which take precedence over an outer pair: the counter then sees only the
-checkpoint's inputs, which is what the checkpoint holds. Outputs kept by torch's
-*selective* checkpointing are not packed by any hook; the kit's selective policy
-reports them with :func:`hold_for_backward` so they are counted too.
+checkpoint's positional inputs. A checkpoint holds more than those: the keyword
+arguments of a checkpointed layer (an attention mask or bias, rotary ``cos``/``sin``)
+are bound into the call it keeps for the recompute, alive until backward and packed by
+no hook. Checkpointed layers report them (:data:`modlayers.checkpointing.BOUND_TENSOR_OBSERVERS`)
+and the counter adds them. Outputs kept by torch's *selective* activation checkpointing
+are not packed by any hook either; the kit's ``selective`` policy reports them with
+:func:`hold_for_backward` so they are counted too.
 
 The count is exact and deterministic on any device, which is why the CPU plots and
 the tests rest on it.
@@ -31,6 +35,8 @@ import dataclasses
 from collections.abc import Iterable
 
 import torch
+
+from modlayers.checkpointing import BOUND_TENSOR_OBSERVERS
 
 _ACTIVE_COUNTERS: list["SavedTensorCounter"] = []
 
@@ -138,9 +144,11 @@ class SavedTensorCounter:
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
         self._hooks.__enter__()
         _ACTIVE_COUNTERS.append(self)
+        BOUND_TENSOR_OBSERVERS.append(self.hold)  # what checkpointed layers keep by keyword
         return self
 
     def __exit__(self, *exc) -> None:
+        BOUND_TENSOR_OBSERVERS.remove(self.hold)
         _ACTIVE_COUNTERS.remove(self)
         self._hooks.__exit__(*exc)
         self._held.clear()
