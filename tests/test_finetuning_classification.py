@@ -63,6 +63,15 @@ def test_finetune_command_runs_a_few_steps_and_prints_the_metric_next_to_the_bas
         assert name in out
 
 
+def test_finetune_command_says_when_max_seconds_cut_the_run_short(capsys):
+    assert main(["finetune", "classification", "--model", "tiny", "--steps", "100000", "--batch-size", "4",
+                 "--max-seconds", "0.001", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny model, trained from scratch (1 steps)" in out
+    assert ("NOT THE FULL RUN: max_seconds=0.001 stopped training after 1 of 100000 steps: these figures are not "
+            "those of the full 100000-step run.") in out
+
+
 def test_finetune_command_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         main(["finetune", "summarisation"])

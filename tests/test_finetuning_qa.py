@@ -104,6 +104,26 @@ def test_the_tiny_reader_learns_on_a_handful_of_windows():
 def test_max_seconds_stops_training_early():
     result = finetune("tiny", steps=1000, batch_size=4, max_seconds=0.01, eval_size=2, progress=False, baselines={})
     assert result["steps"] == 1 and len(result["history"]) == 1
+    assert result["stopped_early"] == ("max_seconds=0.01 stopped training after 1 of 1000 steps: these figures "
+                                       "are not those of the full 1000-step run.")
+
+
+def test_the_prepared_scorer_tokenizes_once_and_scores_like_evaluate_qa(tokenizer, monkeypatch):
+    from modlayers.finetuning import qa
+    from modlayers.pipelines import evaluate_qa
+
+    records = load_qa("validation")[:10]
+    torch.manual_seed(0)
+    reader, _ = load_reader("tiny")
+    reader.eval()
+    options = dict(max_length=96, stride=24, max_answer_length=10)
+    score = qa.prepared_scorer(reader, tokenizer, records, **options)
+    calls = []
+    monkeypatch.setattr(qa, "encode_qa_windows", lambda *a, **k: calls.append(1))
+    first, second = score(), score()
+    expected = evaluate_qa(reader, tokenizer, records, **options)
+    assert calls == [] and first == second
+    assert first == {"exact_match": expected["exact_match"], "f1": expected["f1"]}
 
 
 def test_freezing_the_lower_layers_stops_their_gradients():

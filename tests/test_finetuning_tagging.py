@@ -65,6 +65,8 @@ def test_finetune_stops_at_max_seconds():
     result = finetune("tiny", steps=10_000, batch_size=8, max_seconds=0.5, progress=False, train_size=64,
                       validation_size=8, baselines={"all O": 0.0})
     assert result["steps"] < 10_000 and result["history"][-1]["step"] == result["steps"]
+    assert result["stopped_early"] == (f"max_seconds=0.5 stopped training after {result['steps']} of 10000 steps: "
+                                       "these figures are not those of the full 10000-step run.")
 
 
 def test_finetune_pretrained_frozen_runs_two_steps():

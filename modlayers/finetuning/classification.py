@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 
 import torch
-from tqdm.auto import tqdm
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from modlayers.baselines.classification import classification_baselines
 from modlayers.data import CLASSIFICATION_LABELS, load_classification
+from modlayers.finetuning.loop import LoopRun, adamw, run_steps, set_attention_dropout
 from modlayers.heads import GenericForSequenceClassification
 from modlayers.losses import sequence_classification_loss
 from modlayers.pooling import first_token_pool, mean_pool, pool_at
@@ -36,6 +36,7 @@ from modlayers.training import batches_from, set_seed
 MODELS = ("tiny", "pretrained")
 POOLINGS = ("last", "first", "mean", "pad")
 LEARNING_RATES = {"tiny": 3e-3, "pretrained": 1e-4}
+EVAL_SIZE = 96  # validation sentences behind each point of the curve but the last (which scores all 320)
 
 
 class TinyClassifier(GenericForSequenceClassification, TinyTransformerPreTrainedModel):
@@ -110,50 +111,41 @@ def features(tokenizer, records: list[dict]) -> dict[str, torch.Tensor]:
 
 def train_steps(
     classifier, train_features, validation_features, *, steps: int, batch_size: int, lr: float, pooling: str = "last",
-    seed: int = 0, eval_every: int | None = None, max_seconds: float | None = None, progress: bool = True,
-    description: str = "fine-tuning", on_eval: Callable[[dict], None] | None = None,
-) -> list[dict]:
-    """AdamW for ``steps`` steps (or until ``max_seconds``); return the history of validation evaluations.
+    seed: int = 0, eval_every: int | None = None, evaluations: int = 5, eval_size: int | None = None,
+    max_seconds: float | None = None, progress: bool = True, description: str = "fine-tuning",
+    on_eval: Callable[[dict], None] | None = None,
+) -> LoopRun:
+    """Fused AdamW for ``steps`` steps through :func:`modlayers.finetuning.loop.run_steps`.
+
+    The curve's evaluations score the first ``eval_size`` validation sentences (``None``: all); the last one
+    scores them all. Validation rows are sorted by length once, so each evaluation batch is padded only to
+    its own longest sentence (except for ``pooling="pad"``, whose lesson is the padding of the whole split).
 
     Returns:
-        ``[{"step": int, "seconds": float, "loss": float, "accuracy": float}, ...]``, one entry every
-        ``eval_every`` steps (default: 10 evaluations in all) and one after the last step.
+        A :class:`~modlayers.finetuning.loop.LoopRun` whose ``history`` is ``[{"step", "seconds", "loss",
+        "accuracy", "examples"}, ...]``.
     """
-    eval_every = eval_every or max(1, steps // 10)
-    source = batches_from(train_features, batch_size, shuffle=True, seed=seed, trim_padding=pooling != "pad")
-    optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)))
-    device = next(classifier.parameters()).device
-    classifier.train()
-    history, losses, step, start = [], [], 0, time.perf_counter()
-    bar = tqdm(total=steps, desc=description, disable=not progress)
-    while step < steps:
-        for batch in source():
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = sequence_classification_loss(pooled_logits(classifier, batch, pooling), batch["labels"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(classifier.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-            step += 1
-            bar.update(1)
-            out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
-            if step % eval_every == 0 or step == steps or out_of_time:
-                entry = {"step": step, "seconds": round(time.perf_counter() - start, 2),
-                         "loss": sum(losses[-eval_every:]) / len(losses[-eval_every:]),
-                         "accuracy": accuracy(classifier, validation_features, pooling)}
-                history.append(entry)
-                bar.set_postfix(loss=f"{entry['loss']:.3f}", accuracy=f"{entry['accuracy']:.3f}")
-                if on_eval is not None:
-                    on_eval(entry)
-            if step == steps or out_of_time:
-                break
-        if out_of_time:
-            break
-    bar.close()
-    return history
+    trim = pooling != "pad"
+    curve = {k: v[:eval_size] for k, v in validation_features.items()} if eval_size else validation_features
+    curve, everything = (_by_length(curve), _by_length(validation_features)) if trim else (curve, validation_features)
+
+    def evaluate(final: bool) -> dict:
+        scored = everything if final else curve
+        return {"accuracy": accuracy(classifier, scored, pooling), "examples": len(scored["labels"])}
+
+    return run_steps(
+        classifier, train_features, loss_of=lambda model, batch: sequence_classification_loss(
+            pooled_logits(model, batch, pooling), batch["labels"]),
+        evaluate=evaluate, optimizer=adamw(classifier.parameters(), lr=lr), steps=steps, batch_size=batch_size,
+        seed=seed, evaluations=evaluations, eval_every=eval_every, trim_padding=trim, max_seconds=max_seconds,
+        progress=progress, description=description, on_eval=on_eval,
+    )
+
+
+def _by_length(features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The same rows, shortest first: batches of neighbours then need little padding. Shapes unchanged."""
+    order = features["attention_mask"].sum(1).argsort(stable=True)  # (n,)
+    return {k: v[order] for k, v in features.items()}
 
 
 def finetune(
@@ -167,6 +159,9 @@ def finetune(
     pooling: str = "last",
     lr: float | None = None,
     eval_every: int | None = None,
+    evaluations: int = 5,
+    eval_size: int | None = EVAL_SIZE,
+    attention_dropout: float = 0.0,
     train_size: int | None = None,
     baselines: dict[str, float] | None = None,
 ) -> dict:
@@ -177,18 +172,24 @@ def finetune(
         steps: optimisation steps (batches), at most; the data is reshuffled every pass.
         batch_size: sentences per step.
         seed: seeds the head's initialisation and the order of the batches.
-        max_seconds: stop earlier once this much training time has passed (``None``: no limit).
+        max_seconds: stop earlier once this much training time has passed (``None``: no limit); the result's
+            ``"stopped_early"`` then says in words that its figures are not those of the full run.
         progress: show a tqdm progress bar with the loss and the last validation accuracy.
         pooling: ``"last"`` (the head's rule), ``"first"``, ``"mean"`` or ``"pad"``.
         lr: AdamW learning rate (default: 1e-4 pretrained, 3e-3 tiny), warmed up over the first tenth.
-        eval_every: evaluate every this many steps (default: 10 evaluations).
+        eval_every: evaluate every this many steps (default: ``evaluations`` evenly spread evaluations).
+        evaluations: points on the validation curve; the last one, after the last step, scores the full split.
+        eval_size: the curve's other points score the first ``eval_size`` validation sentences (``None``: all).
+        attention_dropout: the pretrained encoder's attention dropout while fine-tuning (MiniLM was trained
+            with 0.1; see :mod:`modlayers.finetuning.loop` for why the kit uses 0).
         train_size: train on the first ``train_size`` training sentences only (``None``: all).
         baselines: precomputed baseline accuracies to report (``None``: computed here, about a second).
 
     Returns:
         ``{"task": "classification", "model", "pooling", "steps" (done), "metric_name": "accuracy",
         "metric" (validation accuracy after the last step), "baselines": {name: accuracy},
-        "history": [{"step", "seconds", "loss", "accuracy"}, ...], "seconds", "classifier", "tokenizer"}``.
+        "history": [{"step", "seconds", "loss", "accuracy", "examples"}, ...], "seconds", "stopped_early"
+        (``None``, or the sentence saying that ``max_seconds`` cut the run short), "classifier", "tokenizer"}``.
 
     Raises:
         ValueError: unknown ``model`` or ``pooling``, or ``steps``/``batch_size`` below 1.
@@ -213,16 +214,19 @@ def finetune(
     set_seed(seed)
     classifier, tokenizer = load_model(model)
     train_features, validation_features = features(tokenizer, train_records), features(tokenizer, validation_records)
-    history = train_steps(
+    if model == "pretrained":
+        set_attention_dropout(classifier, attention_dropout)
+    run = train_steps(
         classifier, train_features, validation_features, steps=steps, batch_size=batch_size,
-        lr=lr or LEARNING_RATES[model], pooling=pooling, seed=seed, eval_every=eval_every,
-        max_seconds=max_seconds, progress=progress, description=f"{model} classifier ({pooling} token)",
+        lr=lr or LEARNING_RATES[model], pooling=pooling, seed=seed, eval_every=eval_every, evaluations=evaluations,
+        eval_size=eval_size, max_seconds=max_seconds, progress=progress,
+        description=f"{model} classifier ({pooling} token)",
     )
     classifier.eval()
     return {
-        "task": "classification", "model": model, "pooling": pooling, "steps": history[-1]["step"],
-        "metric_name": "accuracy", "metric": history[-1]["accuracy"], "baselines": baselines,
-        "history": history, "seconds": round(time.perf_counter() - start, 2),
+        "task": "classification", "model": model, "pooling": pooling, "steps": run.steps,
+        "metric_name": "accuracy", "metric": run.history[-1]["accuracy"], "baselines": baselines,
+        "history": run.history, "seconds": round(time.perf_counter() - start, 2), "stopped_early": run.note,
         "classifier": classifier, "tokenizer": tokenizer,
     }
 

@@ -26,7 +26,7 @@ def build_parser(prog: str = "python -m modlayers finetune") -> argparse.Argumen
     parser.add_argument("--steps", type=_positive, default=200, help="optimisation steps (default: 200)")
     parser.add_argument("--batch-size", type=_positive, default=16, help="examples per step (default: 16)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-seconds", type=_positive_seconds, default=None, help="stop training after this many seconds")
+    parser.add_argument("--max-seconds", type=_positive_seconds, default=None, help="stop training after this many seconds (the report then says its figures are not the full run's)")
     parser.add_argument("--json", action="store_true", help="also print the result (without the model) as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -55,6 +55,8 @@ def format_report(result: dict) -> str:
     lines = [f"{result['task']}: validation {result['metric_name']}", ""]
     lines += [f"  {name:<{width}}  {value:.3f}" for name, value in sorted(rows, key=lambda r: -r[1])]
     lines += ["", f"  {result['seconds']:.0f} s in all"]
+    if result.get("stopped_early"):
+        lines += ["", f"  NOT THE FULL RUN: {result['stopped_early']}"]
     return "\n".join(lines)
 
 

@@ -25,19 +25,19 @@ import time
 from collections.abc import Callable, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from modlayers.baselines.qa import qa_baselines
 from modlayers.data import load_qa
+from modlayers.finetuning.loop import adamw, run_steps, set_attention_dropout
 from modlayers.heads import GenericForQuestionAnswering
 from modlayers.metrics import squad_scores
-from modlayers.pipelines import evaluate_qa, model_inputs, qa_logits
+from modlayers.pipelines import model_inputs, qa_logits
 from modlayers.spans import decode_answers, encode_qa_windows
 from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
-from modlayers.training import batches_from, set_seed
+from modlayers.training import batches_from, predict, set_seed
 
 __all__ = ["MODELS", "TinyReader", "tiny_reader", "load_reader", "freeze_lower_layers", "train_windows",
-           "windowing_scores", "finetune"]
+           "windowing_scores", "prepared_scorer", "finetune"]
 
 MODELS = ("tiny", "pretrained")
 LEARNING_RATES = {"tiny": 2e-3, "pretrained": 3e-4}
@@ -189,6 +189,42 @@ def windowing_scores(reader, tokenizer, records: Sequence[dict], *, max_length: 
     }
 
 
+def prepared_scorer(reader, tokenizer, records: Sequence[dict], *, max_length: int = 128, stride: int = 32,
+                    max_answer_length: int = MAX_ANSWER_LENGTH, batch_size: int = 64) -> Callable[[], dict]:
+    """Tokenize ``records`` into windows once; return a function that scores ``reader`` on them.
+
+    The function gives the same ``{"exact_match", "f1"}`` as :func:`modlayers.pipelines.evaluate_qa` with
+    these options, without tokenizing again: a fine-tune calls it at every evaluation. Each batch of
+    windows is cut to its own longest window (dynamic padding); the logits are padded back with a score no
+    span can win, so the decoder sees ``(windows, max_length)`` as before.
+
+    Example:
+        >>> score = prepared_scorer(reader, tokenizer, load_qa("validation"))  # doctest: +SKIP
+        >>> score()["exact_match"]  # doctest: +SKIP
+    """
+    contexts = [r["context"] for r in records]
+    references = [r["answer_text"] for r in records]
+    windows = encode_qa_windows(tokenizer, [r["question"] for r in records], contexts,
+                                max_length=max_length, stride=stride)
+    inputs = model_inputs(windows, model=reader)
+
+    def score() -> dict:
+        outputs = predict(reader, batches_from(inputs, batch_size, trim_padding=True))
+        seq = windows["input_ids"].shape[1]
+        start = torch.cat([_pad_to(o["start_logits"], seq) for o in outputs])  # (windows, seq)
+        end = torch.cat([_pad_to(o["end_logits"], seq) for o in outputs])  # (windows, seq)
+        predictions = decode_answers(windows, start, end, contexts, max_answer_length=max_answer_length)
+        return {key: value for key, value in squad_scores(predictions, references).items()
+                if key in ("exact_match", "f1")}
+
+    return score
+
+
+def _pad_to(logits: torch.Tensor, seq: int) -> torch.Tensor:
+    """``(batch, trimmed)`` -> ``(batch, seq)``; the added (padding) positions get -1e4, which no span picks."""
+    return torch.nn.functional.pad(logits, (0, seq - logits.shape[1]), value=-1e4)
+
+
 def _check_share(answerless_share) -> None:
     if isinstance(answerless_share, bool) or not isinstance(answerless_share, (int, float)) or not 0 <= answerless_share <= 1:
         raise ValueError(f"answerless_share must be a number from 0 to 1 (the share of windows without the answer "
@@ -215,7 +251,9 @@ def finetune(
     head_lr: float | None = None,
     answerless_share: float = 0.05,
     eval_every: int | None = None,
+    evaluations: int = 5,
     eval_size: int | None = None,
+    attention_dropout: float = 0.0,
     train_records: Sequence[dict] | None = None,
     validation_records: Sequence[dict] | None = None,
     baselines: dict[str, float] | None = None,
@@ -228,7 +266,8 @@ def finetune(
         steps: optimisation steps (batches of windows), at most; the windows are reshuffled every pass.
         batch_size: windows per step.
         seed: seeds the head's initialisation and the order of the batches.
-        max_seconds: stop earlier once this much time (training and evaluations) has passed.
+        max_seconds: stop earlier once this much training time has passed (``None``: no limit); the result's
+            ``"stopped_early"`` then says in words that its figures are not those of the full run.
         progress: show a tqdm progress bar with the loss and the last validation exact match.
         max_length, stride: the windows (tokens per window, context tokens shared by neighbours).
         freeze_layers: keep the pretrained embeddings and this many lower layers fixed (0: train all).
@@ -237,9 +276,12 @@ def finetune(
         head_lr: learning rate of the new ``qa_outputs`` layer (default: 3e-3 pretrained, 2e-3 tiny): it starts
             from random weights, the encoder from pretrained ones.
         answerless_share: the share of training windows without the answer kept (see :func:`train_windows`).
-        eval_every: evaluate every this many steps (default: 5 evaluations in all).
-        eval_size: the curve's evaluations use the first ``eval_size`` validation examples (``None``: all);
-            the final score always uses every validation example.
+        eval_every: evaluate every this many steps (default: ``evaluations`` evenly spread evaluations).
+        evaluations: points on the validation curve (the validation windows are tokenized once, before).
+        eval_size: the curve's points but the last use the first ``eval_size`` validation examples (``None``:
+            all); the last point, after the last step, and ``metric`` use every validation example.
+        attention_dropout: the pretrained encoder's attention dropout while fine-tuning (MiniLM was trained
+            with 0.1; see :mod:`modlayers.finetuning.loop` for why the kit uses 0).
         train_records, validation_records: default ``load_qa("train")`` / ``load_qa("validation")``.
         baselines: precomputed baseline exact matches to report (``None``: computed here, a second).
         on_eval: called with each history entry as it is made (e.g. to draw a live curve).
@@ -247,8 +289,9 @@ def finetune(
     Returns:
         ``{"task": "qa", "model", "steps" (done), "metric_name": "exact_match", "metric" (validation
         exact match after the last step), "f1", "baselines": {name: exact match}, "history": [{"step",
-        "seconds", "loss", "exact_match", "f1"}, ...], "seconds", "trained_parameters", "reader",
-        "tokenizer", "options"}``.
+        "seconds", "loss", "exact_match", "f1", "examples"}, ...], "seconds", "stopped_early" (``None``, or the
+        sentence saying that ``max_seconds`` cut the run short), "trained_parameters", "reader", "tokenizer",
+        "options"}``.
 
     Raises:
         ValueError: unknown ``model``, ``steps``/``batch_size``/``eval_every``/``eval_size`` below 1,
@@ -286,57 +329,35 @@ def finetune(
     curve_records = validation_records[:eval_size] if eval_size else validation_records
     qa_options = dict(max_length=max_length, stride=stride, max_answer_length=MAX_ANSWER_LENGTH)
 
-    eval_every = eval_every or max(1, steps // 5)
     lr = lr if lr is not None else LEARNING_RATES[model]
     head_lr = head_lr if head_lr is not None else HEAD_LEARNING_RATES[model]
-    source = batches_from(features, batch_size, shuffle=True, seed=seed, trim_padding=True)
+    if model == "pretrained":
+        set_attention_dropout(reader, attention_dropout)
     head = list(reader.qa_outputs.parameters())
     encoder = [p for p in reader.parameters() if p.requires_grad and all(p is not h for h in head)]
-    optimizer = torch.optim.AdamW([{"params": encoder, "lr": lr}, {"params": head, "lr": head_lr}], weight_decay=0.01)
-    warmup = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
-    device = next(reader.parameters()).device
+    optimizer = adamw([{"params": encoder, "lr": lr}, {"params": head, "lr": head_lr}], lr=lr)
+    score_curve = prepared_scorer(reader, tokenizer, curve_records, **qa_options)
+    score_all = score_curve if len(curve_records) == len(validation_records) else prepared_scorer(
+        reader, tokenizer, validation_records, **qa_options)
 
-    def evaluate(step: int, losses: list[float]) -> dict:
-        scores = evaluate_qa(reader, tokenizer, curve_records, **qa_options)
-        reader.train()
-        recent = losses[-eval_every:] or [float("nan")]
-        return {"step": step, "seconds": round(time.perf_counter() - clock, 2), "loss": sum(recent) / len(recent),
-                "exact_match": scores["exact_match"], "f1": scores["f1"]}
+    def evaluate(final: bool) -> dict:
+        return {**(score_all if final else score_curve)(),
+                "examples": len(validation_records if final else curve_records)}
 
-    reader.train()
-    history, losses, step, out_of_time = [], [], 0, False
-    bar = tqdm(total=steps, desc=f"fine-tuning the {model} reader", disable=not progress)
-    while step < steps and not out_of_time:
-        for batch in source():
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss = reader(**batch).loss  # mean of the start and end cross-entropies over the windows
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(reader.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-            step += 1
-            bar.update(1)
-            out_of_time = max_seconds is not None and time.perf_counter() - clock >= max_seconds
-            if step % eval_every == 0 or step == steps or out_of_time:
-                entry = evaluate(step, losses)
-                history.append(entry)
-                bar.set_postfix(loss=f"{entry['loss']:.3f}", exact_match=f"{entry['exact_match']:.3f}")
-                if on_eval is not None:
-                    on_eval(entry)
-            if step == steps or out_of_time:
-                break
-    bar.close()
-    final = evaluate_qa(reader, tokenizer, validation_records, **qa_options)
+    run = run_steps(
+        reader, features, loss_of=lambda model, batch: model(**batch).loss,  # mean of start and end cross-entropies
+        evaluate=evaluate, optimizer=optimizer, steps=steps, batch_size=batch_size, seed=seed,
+        evaluations=evaluations, eval_every=eval_every, max_seconds=max_seconds, progress=progress,
+        description=f"fine-tuning the {model} reader", on_eval=on_eval,
+    )
     reader.eval()
+    final = run.history[-1]
     return {
-        "task": "qa", "model": model, "steps": step, "metric_name": "exact_match",
-        "metric": final["exact_match"], "f1": final["f1"], "baselines": baselines, "history": history,
-        "seconds": round(time.perf_counter() - clock, 2), "trained_parameters": trained,
+        "task": "qa", "model": model, "steps": run.steps, "metric_name": "exact_match",
+        "metric": final["exact_match"], "f1": final["f1"], "baselines": baselines, "history": run.history,
+        "seconds": round(time.perf_counter() - clock, 2), "stopped_early": run.note, "trained_parameters": trained,
         "reader": reader, "tokenizer": tokenizer,
         "options": {"max_length": max_length, "stride": stride, "freeze_layers": freeze_layers, "lr": lr,
                     "head_lr": head_lr, "answerless_share": answerless_share,
-                    "batch_size": batch_size, "eval_size": eval_size, "windows": len(features["input_ids"])},
+                    "attention_dropout": attention_dropout, "batch_size": batch_size, "eval_size": eval_size, "windows": len(features["input_ids"])},
     }

@@ -28,21 +28,22 @@ import time
 from collections.abc import Callable, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from modlayers.baselines.tagging import tagging_baselines
 from modlayers.data import TAGGING_LABELS, load_tagging
+from modlayers.finetuning.loop import LoopRun, adamw, run_steps, set_attention_dropout
 from modlayers.heads import GenericForTokenClassification
-from modlayers.label_alignment import IGNORE_INDEX, tags_to_ids, tokenize_and_align_labels
+from modlayers.label_alignment import IGNORE_INDEX, NO_TOKEN_TAG, ids_to_tags, tags_to_ids, tokenize_and_align_labels, word_predictions
 from modlayers.metrics import entity_scores
-from modlayers.pipelines import tag_sentences
+from modlayers.pipelines import model_inputs
 from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
-from modlayers.training import batches_from, set_seed
+from modlayers.training import batches_from, predict, set_seed
 
 MODELS = ("tiny", "pretrained")
 LEARNING_RATES = {"tiny": 3e-3, "pretrained": 2e-4}
 MAX_LENGTH = 48  # tokens per sentence: every sentence of the kit's tagging data fits
 OUTSIDE = TAGGING_LABELS.index("O")
+EVAL_SIZE = 64  # validation sentences behind each point of the curve but the last (which scores all 200)
 
 
 class TinyTagger(GenericForTokenClassification, TinyTransformerPreTrainedModel):
@@ -128,76 +129,83 @@ def features(
     return {key: encoded[key] for key in ("input_ids", "attention_mask", "labels")}
 
 
+def prepared_scorer(tokenizer, records: Sequence[dict], max_length: int = MAX_LENGTH,
+                    chunk: int = 64) -> Callable[[torch.nn.Module], float]:
+    """Tokenize ``records`` once; return a function giving a tagger's entity-level F1 on them.
+
+    The same score as :func:`modlayers.pipelines.evaluate_tagging` (each word tagged by its first sub-word),
+    computed faster: sentences are taken in order of length, ``chunk`` at a time, each chunk padded only to
+    its own longest sentence, and nothing is tokenized again when the function is called. The tagger's
+    mode (training or not) is kept.
+    """
+    lengths = [len(tokenizer(r["words"], is_split_into_words=True)["input_ids"]) for r in records]
+    order = sorted(range(len(records)), key=lambda i: lengths[i])
+    chunks = []  # (rows, inputs (chunk, longest), word ids of each row)
+    for start in range(0, len(order), chunk):
+        rows = order[start : start + chunk]
+        words = [records[i]["words"] or ["."] for i in rows]  # an empty sentence still gets a row
+        encoded = tokenizer(words, is_split_into_words=True, truncation=True, padding="longest",
+                            max_length=max_length, return_tensors="pt")
+        chunks.append((rows, model_inputs(encoded), [encoded.word_ids(j) for j in range(len(rows))]))
+    references = [r["tags"] for r in records]
+
+    def f1(tagger: torch.nn.Module) -> float:
+        was_training = tagger.training
+        predictions: dict[int, list[str]] = {}
+        for rows, inputs, word_ids in chunks:
+            [output] = predict(tagger, [inputs])
+            predicted = output["logits"].argmax(dim=-1)  # (chunk, longest)
+            for j, i in enumerate(rows):
+                n_words = len(records[i]["words"])
+                ids = word_predictions(predicted[j], word_ids[j], num_words=max(1, n_words))[:n_words]
+                predictions[i] = [NO_TOKEN_TAG if label is None else ids_to_tags([label], TAGGING_LABELS)[0]
+                                  for label in ids]
+        tagger.train(was_training)
+        return entity_scores(references, [predictions[i] for i in range(len(records))])["f1"]
+
+    return f1
+
+
 def validation_f1(tagger, tokenizer, records: Sequence[dict], max_length: int = MAX_LENGTH, chunk: int = 64) -> float:
     """Entity-level F1 of ``tagger`` on ``records`` (first sub-word of each word); the model's mode is kept.
 
-    The same score as :func:`modlayers.pipelines.evaluate_tagging`, computed faster: sentences are taken
-    in order of length, ``chunk`` at a time, each chunk padded only to its own longest sentence.
+    One call of :func:`prepared_scorer`; a fine-tune prepares the scorer once and calls it at every evaluation.
     """
-    was_training = tagger.training
-    lengths = [len(tokenizer(r["words"], is_split_into_words=True)["input_ids"]) for r in records]
-    order = sorted(range(len(records)), key=lambda i: lengths[i])
-    predictions: dict[int, list[str]] = {}
-    for start in range(0, len(order), chunk):
-        rows = order[start : start + chunk]
-        longest = min(max_length, max(lengths[i] for i in rows))
-        tagged = tag_sentences(tagger, tokenizer, [records[i]["words"] for i in rows], TAGGING_LABELS,
-                               max_length=longest, batch_size=chunk)
-        predictions.update(zip(rows, tagged))
-    tagger.train(was_training)
-    return entity_scores([r["tags"] for r in records], [predictions[i] for i in range(len(records))])["f1"]
+    return prepared_scorer(tokenizer, records, max_length, chunk)(tagger)
 
 
 def train_steps(
     tagger, tokenizer, train_features: dict[str, torch.Tensor], validation_records: Sequence[dict], *,
-    steps: int, batch_size: int, lr: float, seed: int = 0, eval_every: int | None = None,
-    max_seconds: float | None = None, progress: bool = True, description: str = "fine-tuning",
-    max_length: int = MAX_LENGTH, on_eval: Callable[[dict], None] | None = None,
-) -> list[dict]:
-    """AdamW (linear warm-up over the first tenth) for ``steps`` steps or ``max_seconds``; return the evaluations.
+    steps: int, batch_size: int, lr: float, seed: int = 0, eval_every: int | None = None, evaluations: int = 5,
+    eval_size: int | None = None, max_seconds: float | None = None, progress: bool = True,
+    description: str = "fine-tuning", max_length: int = MAX_LENGTH, on_eval: Callable[[dict], None] | None = None,
+) -> LoopRun:
+    """Fused AdamW (linear warm-up over the first tenth) for ``steps`` steps through :func:`run_steps`.
 
-    Each batch is cut to its longest sentence (``trim_padding``); with ``mask_ignored=False`` features,
-    the padding the loss sees is then only the padding inside the batch.
+    Each batch is cut to its longest sentence (dynamic padding); with ``mask_ignored=False`` features,
+    the padding the loss sees is then only the padding inside the batch. The curve's points score the first
+    ``eval_size`` validation sentences (``None``: all), the last point all of them.
 
     Returns:
-        ``[{"step": int, "seconds": float, "loss": float, "f1": float}, ...]``: validation entity F1
-        every ``eval_every`` steps (default: 8 evaluations in all) and after the last step; ``loss`` is
-        the mean training loss since the previous evaluation.
+        A :class:`~modlayers.finetuning.loop.LoopRun` whose ``history`` is ``[{"step", "seconds", "loss",
+        "f1", "examples"}, ...]``; ``loss`` is the mean training loss since the previous evaluation.
     """
-    eval_every = eval_every or max(1, steps // 8)
-    source = batches_from(train_features, batch_size, shuffle=True, seed=seed, trim_padding=True)
+    curve_records = list(validation_records[:eval_size] if eval_size else validation_records)
+    score_curve = prepared_scorer(tokenizer, curve_records, max_length)
+    score_all = score_curve if len(curve_records) == len(validation_records) else prepared_scorer(
+        tokenizer, validation_records, max_length)
+
+    def evaluate(final: bool) -> dict:
+        return {"f1": (score_all if final else score_curve)(tagger),
+                "examples": len(validation_records if final else curve_records)}
+
     trained = [p for p in tagger.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(1, steps // 10)))
-    device = next(tagger.parameters()).device
-    tagger.train()
-    history, losses, step, start, out_of_time = [], [], 0, time.perf_counter(), False
-    bar = tqdm(total=steps, desc=description, disable=not progress)
-    while step < steps and not out_of_time:
-        for batch in source():
-            output = tagger(**{k: v.to(device) for k, v in batch.items()})  # logits (batch, seq, num_labels)
-            optimizer.zero_grad(set_to_none=True)
-            output.loss.backward()
-            torch.nn.utils.clip_grad_norm_(trained, 1.0)
-            optimizer.step()
-            schedule.step()
-            losses.append(output.loss.item())
-            step += 1
-            bar.update(1)
-            out_of_time = max_seconds is not None and time.perf_counter() - start >= max_seconds
-            if step % eval_every == 0 or step == steps or out_of_time:
-                recent = losses[-eval_every:]
-                entry = {"step": step, "seconds": round(time.perf_counter() - start, 2),
-                         "loss": sum(recent) / len(recent),
-                         "f1": validation_f1(tagger, tokenizer, validation_records, max_length)}
-                history.append(entry)
-                bar.set_postfix(loss=f"{entry['loss']:.3f}", f1=f"{entry['f1']:.3f}")
-                if on_eval is not None:
-                    on_eval(entry)
-            if step == steps or out_of_time:
-                break
-    bar.close()
-    return history
+    return run_steps(
+        tagger, train_features, loss_of=lambda model, batch: model(**batch).loss,  # logits (batch, seq, num_labels)
+        evaluate=evaluate, optimizer=adamw(trained, lr=lr), steps=steps, batch_size=batch_size, seed=seed,
+        evaluations=evaluations, eval_every=eval_every, max_seconds=max_seconds, progress=progress,
+        description=description, on_eval=on_eval,
+    )
 
 
 def finetune(
@@ -213,6 +221,9 @@ def finetune(
     freeze_layers: int = 0,
     lr: float | None = None,
     eval_every: int | None = None,
+    evaluations: int = 5,
+    eval_size: int | None = EVAL_SIZE,
+    attention_dropout: float = 0.0,
     max_length: int = MAX_LENGTH,
     train_size: int | None = None,
     validation_size: int | None = None,
@@ -225,7 +236,8 @@ def finetune(
         steps: optimisation steps (batches), at most; the data is reshuffled every pass.
         batch_size: sentences per step.
         seed: seeds the head's initialisation and the order of the batches.
-        max_seconds: stop earlier once this much time has passed in training (``None``: no limit).
+        max_seconds: stop earlier once this much training time has passed (``None``: no limit); the result's
+            ``"stopped_early"`` then says in words that its figures are not those of the full run.
         progress: show a tqdm progress bar with the loss and the last validation F1.
         label_all_subwords: label every sub-word (``B-`` turned into ``I-`` on continuation pieces)
             instead of the first sub-word only.
@@ -233,7 +245,11 @@ def finetune(
             ``-100`` (the mistake the lesson measures).
         freeze_layers: pretrained only: freeze the embeddings and this many lower encoder layers.
         lr: AdamW learning rate (default: 2e-4 pretrained, 3e-3 tiny), warmed up over the first tenth.
-        eval_every: evaluate every this many steps (default: 8 evaluations).
+        eval_every: evaluate every this many steps (default: ``evaluations`` evenly spread evaluations).
+        evaluations: points on the validation curve; the last one, after the last step, scores the full split.
+        eval_size: the curve's other points score the first ``eval_size`` validation sentences (``None``: all).
+        attention_dropout: the pretrained encoder's attention dropout while fine-tuning (MiniLM was trained
+            with 0.1; see :mod:`modlayers.finetuning.loop` for why the kit uses 0).
         max_length: tokens per sentence (longer ones are truncated).
         train_size, validation_size: use only the first this many records of each split (``None``: all).
         baselines: precomputed baseline F1s to report (``None``: computed here, well under a second).
@@ -241,8 +257,8 @@ def finetune(
     Returns:
         ``{"task": "tagging", "model", "label_all_subwords", "mask_ignored", "freeze_layers", "steps"
         (done), "metric_name": "entity F1", "metric" (validation entity F1 after the last step),
-        "baselines": {name: F1}, "history": [{"step", "seconds", "loss", "f1"}, ...], "seconds",
-        "tagger", "tokenizer"}``.
+        "baselines": {name: F1}, "history": [{"step", "seconds", "loss", "f1", "examples"}, ...], "seconds",
+        "stopped_early" (``None``, or the sentence saying that ``max_seconds`` cut the run short), "tagger", "tokenizer"}``.
 
     Raises:
         ValueError: unknown ``model``, ``steps``/``batch_size`` below 1, ``freeze_layers`` with the tiny
@@ -270,15 +286,18 @@ def finetune(
         freeze_lower_layers(tagger, freeze_layers)
     train_features = features(tokenizer, train_records, max_length=max_length,
                               label_all_subwords=label_all_subwords, mask_ignored=mask_ignored)
-    history = train_steps(
+    if model == "pretrained":
+        set_attention_dropout(tagger, attention_dropout)
+    run = train_steps(
         tagger, tokenizer, train_features, validation_records, steps=steps, batch_size=batch_size,
-        lr=lr or LEARNING_RATES[model], seed=seed, eval_every=eval_every, max_seconds=max_seconds,
-        progress=progress, description=f"{model} tagger", max_length=max_length,
+        lr=lr or LEARNING_RATES[model], seed=seed, eval_every=eval_every, evaluations=evaluations,
+        eval_size=eval_size, max_seconds=max_seconds, progress=progress, description=f"{model} tagger",
+        max_length=max_length,
     )
     tagger.eval()
     return {
         "task": "tagging", "model": model, "label_all_subwords": label_all_subwords, "mask_ignored": mask_ignored,
-        "freeze_layers": freeze_layers, "steps": history[-1]["step"], "metric_name": "entity F1",
-        "metric": history[-1]["f1"], "baselines": baselines, "history": history,
+        "freeze_layers": freeze_layers, "steps": run.steps, "metric_name": "entity F1",
+        "metric": run.history[-1]["f1"], "baselines": baselines, "history": run.history, "stopped_early": run.note,
         "seconds": round(time.perf_counter() - start, 2), "tagger": tagger, "tokenizer": tokenizer,
     }

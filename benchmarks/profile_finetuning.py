@@ -1,0 +1,79 @@
+"""Where a notebook's fine-tune spends its time: cProfile of one ``finetune`` call, top functions by share.
+
+Runs the pretrained fine-tune of one task with the step counts its notebook uses and prints the wall
+time, the load average, and the functions with the largest share of the time spent inside themselves
+(cProfile's ``tottime``), plus the share of a few phases measured by their cumulative time.
+
+    python benchmarks/profile_finetuning.py qa            # notebook 02's pretrained reader
+    python benchmarks/profile_finetuning.py classification
+    python benchmarks/profile_finetuning.py tagging
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import time
+
+# the notebooks' pretrained runs (01 section 5, 02 cell "pretrained = finetune(...)", 03 section 5)
+RUNS = {
+    "classification": dict(model="pretrained", steps=32, batch_size=16, seed=0, eval_every=16),
+    "qa": dict(model="pretrained", steps=80, batch_size=8, seed=0, freeze_layers=2, lr=3e-4, head_lr=3e-3,
+               eval_every=20, eval_size=20, max_length=128, stride=32),
+    "tagging": dict(model="pretrained", steps=80, batch_size=8, seed=0, eval_every=40, freeze_layers=4, lr=5e-4),
+}
+# phases, found by the name of the function whose cumulative time they are
+PHASES = {
+    "backward": ("run_backward",),
+    "optimizer step": ("adamw", "_fused_adamw", "_multi_tensor_adamw", "_single_tensor_adamw"),
+    "evaluation": ("accuracy", "validation_f1", "evaluate_qa", "_evaluate", "evaluate"),
+    "tokenization": ("_batch_encode_plus", "encode_qa_windows", "__call__ (tokenizer)"),
+}
+
+
+def phase_seconds(stats: pstats.Stats) -> dict[str, float]:
+    """Cumulative seconds of the outermost function matching each phase (the largest cumulative time)."""
+    found = {}
+    for phase, names in PHASES.items():
+        best = 0.0
+        for (filename, _, function), (_, _, _, cumulative, _) in stats.stats.items():
+            if function in names or (phase == "optimizer step" and "adamw" in function.lower()):
+                if phase == "evaluation" and "modlayers" not in filename:
+                    continue
+                best = max(best, cumulative)
+        found[phase] = best
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task", choices=sorted(RUNS))
+    parser.add_argument("--top", type=int, default=8)
+    args = parser.parse_args()
+    import importlib
+
+    module = importlib.import_module(f"modlayers.finetuning.{args.task}")
+    load_before = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
+    profile = cProfile.Profile()
+    start = time.perf_counter()
+    profile.enable()
+    result = module.finetune(progress=False, baselines={}, **RUNS[args.task])
+    profile.disable()
+    seconds = time.perf_counter() - start
+    load_after = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
+    stats = pstats.Stats(profile)
+    total = sum(entry[2] for entry in stats.stats.values())  # tottime summed: the profiled time
+    print(f"{args.task}: {result['steps']} steps, {result['metric_name']} {result['metric']:.3f}, "
+          f"{seconds:.1f} s wall, load average {load_before} -> {load_after}")
+    for phase, cumulative in phase_seconds(stats).items():
+        print(f"  phase {phase:<15} {cumulative:7.1f} s  {cumulative / seconds:6.1%}")
+    rows = sorted(stats.stats.items(), key=lambda item: -item[1][2])[: args.top]
+    for (filename, line, function), (_, calls, tottime, _, _) in rows:
+        where = f"{os.path.basename(filename)}:{line}" if line else "built-in"
+        print(f"  {tottime:7.1f} s  {tottime / total:6.1%}  {calls:>7}  {function} ({where})")
+
+
+if __name__ == "__main__":
+    main()
