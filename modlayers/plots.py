@@ -158,7 +158,8 @@ def plot_pooling_weights(
         axes: three axes to draw into; a new figure when ``None``.
 
     Returns:
-        The three ``Axes``; ``axes[i].images[0].get_array()`` holds the weights drawn.
+        The three ``Axes``; ``axes[i].images[0].get_array()`` holds the weights drawn, and
+        ``axes[i].images[0].colorbar`` is the scale beside it (each panel has its own: 1/n next to 1).
 
     Example:
         >>> mask = torch.tensor([[1, 1, 1, 0]])
@@ -178,7 +179,8 @@ def plot_pooling_weights(
              ("mean", mean, "weight 1/n on each of the n real tokens")]
     for ax, (name, weights, rule) in zip(axes, rules):
         top = weights.max().item() or 1.0  # each panel on its own scale, so 1/n is as visible as 1
-        ax.imshow(weights.numpy(), cmap="Blues", vmin=0, vmax=top, aspect="auto")
+        image = ax.imshow(weights.numpy(), cmap="Blues", vmin=0, vmax=top, aspect="auto")
+        ax.figure.colorbar(image, ax=ax, pad=0.01, fraction=0.04).set_label("weight", fontsize=8)
         for r in range(batch_size):
             for c in range(seq_len):
                 label = tokens[r][c] if tokens is not None else f"{weights[r, c]:.2f}".rstrip("0").rstrip(".")
@@ -265,7 +267,8 @@ def plot_span_logits(
 
     Returns:
         ``(top, bottom)`` axes. The frames are patches with gid ``"predicted"`` and ``"expected"``;
-        ``bottom.images[0].get_array()`` holds the logits shown, ``bottom`` x tick labels the tokens.
+        ``bottom.images[0].get_array()`` holds the logits shown (``bottom.images[0].colorbar`` is their
+        scale, labelled "logit"), ``bottom`` x tick labels the tokens.
 
     Raises:
         ValueError: lengths differ, or a span lies outside the window.
@@ -309,7 +312,11 @@ def plot_span_logits(
         lo = max(0, min(s[0] for s in spans) - zoom)
         hi = min(seq_len - 1, max(s[1] for s in spans) + zoom)
     grid = torch.stack([start[lo : hi + 1], end[lo : hi + 1]])  # (2, shown)
-    bottom.imshow(grid.numpy(), cmap="viridis", aspect="auto")
+    image = bottom.imshow(grid.numpy(), cmap="viridis", aspect="auto")
+    # The scale hangs just right of the heat map instead of taking width from it, so with zoom=None its
+    # columns stay under the same positions as the curves above.
+    scale = bottom.figure.colorbar(image, cax=bottom.inset_axes((1.005, 0.0, 0.012, 1.0)))
+    scale.set_label("logit", fontsize=8)
     bottom.set_yticks([0, 1])
     bottom.set_yticklabels(["start", "end"])
     bottom.set_xticks(range(hi - lo + 1))

@@ -103,3 +103,102 @@ def test_check_cells_that_move_a_widget_put_it_back(path):
     moving = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and ".value =" in c.source]
     unrestored = [i for i in moving if "with values_restored(" not in nb.cells[i].source]
     assert not unrestored, f"{path.name}: cells {unrestored} move a widget without modlayers.widgets.values_restored"
+
+
+# ---------------------------------------------------------------- no clock decides what a notebook computes
+
+CLOCK_CALLS = {"time", "perf_counter", "monotonic", "process_time", "time_ns", "perf_counter_ns", "monotonic_ns",
+               "now", "utcnow", "default_timer"}  # time.*, datetime.now, timeit.default_timer
+WALL_TIME_REPORTERS = {"print", "display", "Markdown", "format", "str", "round", "float", "int", "abs"}
+
+
+def clock_decisions(*sources: str) -> list[str]:
+    """Lines of a notebook's code where a clock decides what is computed; printing a wall time is allowed.
+
+    Flagged: a clock call (``time.perf_counter()``, ``time.time()``, ``datetime.now()``, ...) or a value derived
+    from one inside an ``if``/``while``/``assert`` test, a comparison, or an argument of a call other than
+    printing; any keyword ``max_seconds=``/``*_seconds=``; any name ending in ``SECONDS``; ``%timeit`` without
+    ``-n`` (it picks its number of loops from a clock).
+    """
+    import ast
+    import re
+
+    found, trees = [], []
+    for source in sources:  # the cells of one notebook: one namespace, like the kernel's
+        lines = source.splitlines()
+        found += [f"{line.strip()}  (%timeit picks its loop count from a clock; give -n)" for line in lines
+                  if re.match(r"\s*%%?timeit\b", line) and not re.search(r"\s-n\s*\d", line)]
+        if source.lstrip().startswith("%%"):
+            continue  # a cell magic: the cell is not Python
+        # IPython's line magics and shell escapes become `pass` at the same indentation
+        code = "\n".join(re.sub(r"^(\s*)[%!].*", r"\1pass", line) for line in lines)
+        trees.append((code, ast.parse(code)))
+
+    def is_clock_call(node):
+        return isinstance(node, ast.Call) and (
+            (isinstance(node.func, ast.Attribute) and node.func.attr in CLOCK_CALLS)
+            or (isinstance(node.func, ast.Name) and node.func.id in CLOCK_CALLS - {"time", "now"})
+        )
+
+    tainted: set[str] = set()  # names that hold a clock reading or something computed from one
+
+    def reads_clock(node):
+        return any(is_clock_call(n) or (isinstance(n, ast.Name) and n.id in tainted) for n in ast.walk(node))
+
+    def flag(node, why):
+        found.append(f"{ast.get_source_segment(code, node) or ast.dump(node)[:80]}  ({why})")
+
+    for _ in range(2):  # twice, so that a name tainted further down counts above too (loops)
+        for code, tree in trees:
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+                    if reads_clock(node.value):
+                        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                        tainted |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    for code, node in ((code, node) for code, tree in trees for node in ast.walk(tree)):
+        if isinstance(node, ast.Name) and node.id.upper().endswith("SECONDS") and node.id.isupper():
+            flag(node, "a time budget")
+        elif isinstance(node, ast.keyword) and node.arg and (node.arg == "max_seconds" or node.arg.endswith("_seconds")):
+            flag(node, "a time budget passed on")
+        elif isinstance(node, (ast.If, ast.While, ast.IfExp, ast.Assert)) and reads_clock(node.test):
+            flag(node.test, "a clock in a condition")
+        elif isinstance(node, ast.Compare) and reads_clock(node):
+            flag(node, "a clock compared")
+        elif isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in WALL_TIME_REPORTERS):
+            arguments = list(node.args) + [k.value for k in node.keywords]
+            if not is_clock_call(node) and any(reads_clock(a) for a in arguments if not isinstance(a, ast.JoinedStr)):
+                flag(node, "a clock passed to a call")
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize(
+    "source, decides",
+    [
+        ("start = time.perf_counter()\nrun()\nprint(f'{time.perf_counter() - start:.1f} s')", False),
+        ("t0 = time.time()\nelapsed = time.time() - t0\nprint('took', round(elapsed, 1), 's')", False),
+        ("%timeit -n 3 -r 2 f()", False),
+        ("timeout_guard = run(cmd, timeout=300)", False),
+        ("while time.perf_counter() - start < 5:\n    step()", True),
+        ("start = time.time()\nfor batch in data:\n    if time.time() - start > budget:\n        break", True),
+        ("PRETRAINED_SECONDS = 240\nrun = finetune(steps=80)", True),
+        ("run = finetune(steps=80, max_seconds=240)", True),
+        ("deadline = time.monotonic() + 60\nrun = finetune(steps=80, stop_at=deadline)", True),
+        ("steps = int(budget / (time.perf_counter() - t0))\nrun = finetune(steps=steps)", True),
+        ("if ready:\n    %time run()\n!ls", False),
+        ("%timeit f()", True),
+    ],
+)
+def test_clock_decisions_flags_a_clock_that_decides_and_allows_printing_one(source, decides):
+    assert bool(clock_decisions(source)) == decides, clock_decisions(source)
+
+
+ALL_NOTEBOOKS = NOTEBOOKS + sorted((NOTEBOOKS_DIR / "assignments").glob("**/*.ipynb"))
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[str(p.relative_to(NOTEBOOKS_DIR)) for p in ALL_NOTEBOOKS])
+def test_no_notebook_reads_a_clock_to_decide_what_to_compute(path):
+    """Steps, seeds and data decide every figure a notebook states; wall time is printed, never used to stop,
+    to size a run or to pass a check, so the figures are the same on a busy machine as on an idle one."""
+    nb = nbformat.read(path, as_version=4)
+    decisions = clock_decisions(*(c.source for c in nb.cells if c.cell_type == "code"))
+    assert not decisions, f"{path.name}: a clock decides what is computed; use a fixed number of steps:\n" + "\n".join(decisions)

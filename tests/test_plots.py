@@ -75,6 +75,19 @@ def test_pooling_weights_put_all_weight_where_each_rule_looks():
     assert mean[1].tolist() == pytest.approx([0, 1 / 3, 1 / 3, 1 / 3])
 
 
+def test_pooling_weights_each_heat_map_has_a_colorbar_on_its_own_scale():
+    mask = torch.tensor([[1, 1, 1, 0], [0, 1, 1, 1]])
+    axes = plot_pooling_weights(mask, torch.tensor([2, 3]))
+    scales = []
+    for ax in axes:
+        colorbar = ax.images[0].colorbar
+        assert colorbar is not None, f"{ax.get_title()!r} has no colorbar"
+        assert colorbar.ax.get_ylabel() == "weight"
+        scales.append((colorbar.vmin, colorbar.vmax))
+    # first and last token put weight 1 somewhere; the mean's largest weight is 1/3 (three real tokens)
+    assert scales == [(0, 1), (0, 1), (0, pytest.approx(1 / 3))]
+
+
 def test_loss_curve_draws_raw_losses_and_their_moving_average():
     ax = plot_loss_curve([4.0, 2.0, 3.0, 1.0], smooth=2)
     raw, average = ax.lines

@@ -40,6 +40,15 @@ def test_span_logits_frames_the_spans_in_the_zoomed_heat_map():
     assert len(top.lines) == 2
 
 
+def test_span_logits_heat_map_has_a_logit_colorbar_spanning_the_values_shown():
+    start, end = torch.zeros(len(TOKENS)), torch.zeros(len(TOKENS))
+    start[20], end[22], start[0] = 3.0, 4.0, -9.0  # -9 lies outside the zoomed columns
+    _, bottom = plot_span_logits(TOKENS, start, end, predicted=(20, 22), zoom=2)
+    colorbar = bottom.images[0].colorbar
+    assert colorbar is not None and colorbar.ax.get_ylabel() == "logit"
+    assert (colorbar.vmin, colorbar.vmax) == (0.0, 4.0)
+
+
 def test_span_logits_rejects_mismatched_lengths_and_spans_outside_the_window():
     with pytest.raises(ValueError, match="one start and one end logit per token"):
         plot_span_logits(TOKENS, torch.zeros(3), torch.zeros(3))
