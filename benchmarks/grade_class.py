@@ -23,8 +23,9 @@ Then two students whose files are what browsers and uploads make of notebooks (`
   ``a3_token_loss.ipynb`` -> each reported as unreadable with its reason; ``a4_checkpointing (1).ipynb``
   (a second download), correct -> graded, full marks;
 - ``x1-renamed``: ``A1_Pooling.ipynb`` (other case), wrong -> graded as ``wrong``; ``a2_spans (1).ipynb``,
-  correct -> full marks; ``homework.ipynb``, a notebook of no assignment -> a3 and a4 reported as
-  ``unreadable name`` with the expected names (never a plain "missing").
+  correct -> full marks; ``a3_token_loss.ipynb`` whose nbgrader metadata was edited by hand (it reads, but
+  grading it fails) -> an ``error`` row, the class goes on; ``homework.ipynb``, a notebook of no
+  assignment -> a4 reported as ``unreadable name`` with the expected names (never a plain "missing").
 
 Prints the time, the load, and every score, status or file name that differs from the expected one;
 exits 1 if any does.
@@ -34,6 +35,7 @@ exits 1 if any does.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -239,12 +241,13 @@ BROKEN = {
                   "a3_token_loss.ipynb": ("a3_token_loss", "{}"),
                   "a4_checkpointing (1).ipynb": ("a4_checkpointing", "different")},
     "x1-renamed": {"A1_Pooling.ipynb": ("a1_pooling", "wrong"), "a2_spans (1).ipynb": ("a2_spans", "different"),
-                   "homework.ipynb": (None, "no assignment")},
+                   "a3_token_loss.ipynb": ("a3_token_loss", "hand-edited"), "homework.ipynb": (None, "no assignment")},
 }
 # The status each broken file gets begins with this.
 BROKEN_STATUS = {"0 bytes": "unreadable: {file}: empty file", "cut short": "unreadable: {file}: not valid JSON: it ends",
                  "{}": "unreadable: {file}: not a notebook: an empty JSON object",
-                 "no assignment": "unreadable name: {file}: its name is no assignment's (expected one of a1_pooling.ipynb"}
+                 "no assignment": "unreadable name: {file}: its name is no assignment's (expected one of a1_pooling.ipynb",
+                 "hand-edited": "error: grading stopped with AttributeError"}
 
 
 def make_broken_submissions(folder: Path) -> dict[tuple[str, str], tuple[str, dict[str, float], str]]:
@@ -262,6 +265,10 @@ def make_broken_submissions(folder: Path) -> dict[tuple[str, str], tuple[str, di
                 path.write_text(text[: len(text) // 2])
             elif kind == "{}":
                 path.write_text("{}")
+            elif kind == "hand-edited":
+                nb = submission("different", name)
+                next(c for c in nb.cells if "nbgrader" in c.metadata).metadata["nbgrader"] = "edited by hand"
+                path.write_text(json.dumps(nb))  # as an editor would save it: nbformat would refuse to write it
             elif kind == "no assignment":
                 nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('my notes')")]), path)
             else:

@@ -300,7 +300,8 @@ def test_broken_and_renamed_files_are_reported_by_name_and_reason_and_the_rest_g
     assert "`a3_token_loss.ipynb` could not be graded: not a notebook: an empty JSON object ({})" in broken
     assert "| a4_checkpointing | 10 / 10 | graded |" in broken and "renamed from `a4_checkpointing.ipynb`" in broken
     renamed = (out / "feedback" / "x1-renamed" / "summary.md").read_text()
-    assert "there is no `a3_token_loss.ipynb`, and `homework.ipynb` could not be graded: its name is no" in renamed
+    assert "there is no `a4_checkpointing.ipynb`, and `homework.ipynb` could not be graded: its name is no" in renamed
+    assert "Not graded: error: grading stopped with AttributeError" in renamed  # the hand-edited a3_token_loss.ipynb
     summary = (out / "summary.md").read_text()
     for (student, name), (status, _, file) in expected.items():
         line = f"| {student} | {name} | {file} | {status}"

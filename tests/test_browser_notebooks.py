@@ -7,7 +7,9 @@ a widget (not "Error displaying widget" nor its text, ``VBox(...)``), a widget m
 output, every figure drawn as an image. A screenshot of each goes to ``build/screenshots/``.
 
 The notebooks run on a copy in a temporary folder (Run All then Save writes outputs into it), with a
-server that has no ``MPLBACKEND``, as under ``make lab``.
+server that has no ``MPLBACKEND``, as under ``make lab``. The server and its kernels are stopped however
+the test ends, Ctrl-C and SIGTERM included (``tests/jupyterlab_process.py``, checked by
+``tests/test_browser_cleanup.py``).
 
 Needs Chromium at ``/usr/bin/chromium`` (Debian: ``apt-get install -y chromium``; ``.ci/run`` installs
 it) or at ``$MODLAYERS_CHROMIUM``; Playwright is in the ``test`` extra (``playwright install`` is never

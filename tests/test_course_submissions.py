@@ -186,3 +186,21 @@ def test_every_file_whose_name_is_no_assignments_is_named_somewhere(tmp_path, mo
                  (tmp_path / "out" / "feedback" / "carol" / "summary.md").read_text()]:
         assert "`homework.ipynb`: its name is no assignment's" in text and "`scratch.ipynb`: its name is no" in text
         assert "and it is unreadable: empty file (0 bytes)" in text
+
+
+def test_the_class_benchmark_flags_a_wrong_status_points_or_file_and_a_missing_row():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import grade_class
+
+    expected = {("x0", "a1_pooling"): ("unreadable: a1_pooling.ipynb: empty", {}, "a1_pooling.ipynb"),
+                ("x0", "a2_spans"): ("graded", {"check-qa_loss": 2.0}, "a2_spans (1).ipynb")}
+    right = [Score("x0", "a1_pooling", {}, 0.0, 5.0, "unreadable: a1_pooling.ipynb: empty file (0 bytes)", file="a1_pooling.ipynb"),
+             Score("x0", "a2_spans", {"check-qa_loss": 2.0}, 2.0, 7.0, file="a2_spans (1).ipynb")]
+    assert grade_class.unexpected(right, expected) == []
+    assert len(grade_class.unexpected(right[:1], expected)) == 1  # a row missing
+    for change in ({"status": "missing"}, {"points": {"check-qa_loss": 0.0}}, {"file": "a2_spans.ipynb"}):
+        wrong = [right[0], Score(**{**right[1].__dict__, **change})]
+        assert len(grade_class.unexpected(wrong, expected)) == 1, change
