@@ -44,8 +44,7 @@ def run_row(path: Path, busy: bool) -> tuple[str, bool]:
         return f"| `{path.stem}` | failed: {type(error).__name__} | | | |" + (" | |" if busy else ""), False
     within = idle.seconds <= TIME_BUDGET_S and idle.tree_peak_bytes <= PEAK_MEMORY_BUDGET_BYTES
     print(f"{path.name}: {idle.seconds:.1f} s, peak RSS {idle.kernel_peak_bytes / MIB:.0f} MiB kernel, "
-          f"{idle.tree_peak_bytes / MIB:.0f} MiB with its children ({idle.peak_processes} processes at most, "
-          f"{idle.tree_peak_pss_bytes / MIB:.0f} MiB PSS)", file=sys.stderr)
+          f"{idle.tree_peak_bytes / MIB:.0f} MiB with its children ({idle.peak_processes} processes at most)", file=sys.stderr)
     row = (f"| `{path.stem}` | {idle.seconds:.0f} | {idle.kernel_peak_bytes / MIB:.0f} | "
            f"{idle.tree_peak_bytes / MIB:.0f} | {'yes' if within else 'NO'} |")
     if busy:

@@ -10,9 +10,8 @@ too long, the peak memory of every process the notebook starts, and the figures 
   after the cell's deadline, so nbclient reports a dead kernel, which is turned into the same failure).
 - **Memory of the whole process tree.** Binder's limit covers the whole container, so a notebook that starts
   ``torchrun`` ranks pays for them too. A sampler thread reads, every ``SAMPLE_EVERY_S`` seconds, the resident
-  set of the kernel and of every process below it (psutil), and keeps the largest sum. It also keeps the
-  largest sum of proportional set sizes (PSS: each shared page, e.g. of ``libtorch_cpu.so`` mapped by three
-  processes, counted once in all, as the container's memory limit counts it). The kernel's own peak comes from its
+  set of the kernel and of every process below it (psutil), and keeps the largest sum. A page shared by
+  several processes (``libtorch_cpu.so``'s code) counts once per process, so the sum errs on the high side. The kernel's own peak comes from its
   high-water mark (``VmHWM``) in a last cell, so a peak between two samples is not missed for the kernel.
 - **Stated figures.** The last cell also prints what ``modlayers.stated_figures.recorded_figures()`` holds,
   so two runs of a notebook can be compared (``compare_runs``).
@@ -71,7 +70,6 @@ class NotebookRun:
     seconds: float  # wall time, kernel start included
     kernel_peak_bytes: int  # the kernel's own maximum resident set (VmHWM)
     tree_peak_bytes: int  # the largest sum of resident sets over the kernel and its descendants
-    tree_peak_pss_bytes: int  # the largest sum of proportional set sizes (shared pages counted once)
     peak_processes: int  # how many processes the tree held at most
     figures: dict = field(default_factory=dict)  # modlayers.stated_figures.recorded_figures() at the end
 
@@ -113,7 +111,7 @@ class _KernelWatch:
         self.cell_index: int | None = None
         self.cell_started = 0.0
         self.killed_cell: int | None = None
-        self.tree_peak = self.tree_peak_pss = self.peak_processes = 0
+        self.tree_peak = self.peak_processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kernel-watch", daemon=True)
 
@@ -150,16 +148,13 @@ class _KernelWatch:
             tree = [kernel, *kernel.children(recursive=True)]
         except psutil.NoSuchProcess:
             return
-        rss = pss = 0
+        rss = 0
         for process in tree:
             try:
-                info = process.memory_full_info()  # reads /proc/PID/smaps_rollup: PSS as well as RSS
+                rss += process.memory_info().rss
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
-            rss += info.rss
-            pss += getattr(info, "pss", info.rss)
         self.tree_peak = max(self.tree_peak, rss)
-        self.tree_peak_pss = max(self.tree_peak_pss, pss)
         self.peak_processes = max(self.peak_processes, len(tree))
 
 
@@ -222,8 +217,7 @@ def execute_notebook(path: Path, timeout: int = 600, notebook: nbformat.Notebook
     seconds = time.perf_counter() - start
     kernel_peak = int(_printed_after(nb.cells[-1], "MODLAYERS_PEAK_RSS"))
     figures = json.loads(_printed_after(nb.cells[-2], MARKER))
-    return NotebookRun(nb, seconds, kernel_peak, max(watch.tree_peak, kernel_peak),
-                       max(watch.tree_peak_pss, 0), watch.peak_processes, figures)
+    return NotebookRun(nb, seconds, kernel_peak, max(watch.tree_peak, kernel_peak), watch.peak_processes, figures)
 
 
 def _printed_after(cell, marker: str) -> str:

@@ -47,8 +47,7 @@ def test_there_are_notebooks_to_run():
 
 def memory_line(name: str, run) -> str:
     return (f"{name}: {run.seconds:.1f} s, peak RSS {run.kernel_peak_bytes / 2**20:.0f} MiB kernel, "
-            f"{run.tree_peak_bytes / 2**20:.0f} MiB with its children ({run.peak_processes} processes at most; "
-            f"{run.tree_peak_pss_bytes / 2**20:.0f} MiB PSS)")
+            f"{run.tree_peak_bytes / 2**20:.0f} MiB with its children ({run.peak_processes} processes at most)")
 
 
 @pytest.mark.notebook

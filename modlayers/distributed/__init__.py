@@ -17,6 +17,7 @@ from modlayers.distributed.launching import (
     init_distributed,
     launch,
     launched_by_torchrun,
+    rank_environments,
     shutdown,
     torchrun_command,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "items_in_batch",
     "launch",
     "launched_by_torchrun",
+    "rank_environments",
     "measure_state_bytes",
     "memory_json",
     "memory_table",

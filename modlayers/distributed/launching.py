@@ -10,7 +10,8 @@ environment variables: ``RANK`` (0 .. N-1 across all machines), ``LOCAL_RANK`` (
 
 :func:`init_distributed` picks the backend from the device, so the same code runs on a laptop and on a GPU node.
 Without torchrun's variables it returns a one-process context and starts no process group, so a script also runs
-plainly with ``python``. :func:`launch` starts ``torchrun`` from Python (a notebook cell, a test).
+plainly with ``python``. :func:`launch` starts the processes from Python (a notebook cell, a test) with the same variables, without
+torchrun's own process in between; :func:`torchrun_command` is the same launch from a terminal.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 import torch
@@ -182,32 +185,103 @@ def torchrun_command(program: Sequence[str], nproc_per_node: int = 2, port: int 
     ]
 
 
+def rank_environments(nproc_per_node: int, port: int | None = None, base: dict[str, str] | None = None
+                      ) -> list[dict[str, str]]:
+    """The environment of each of ``nproc_per_node`` processes on one machine, as torchrun gives it.
+
+    torchrun's variables (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR``,
+    ``MASTER_PORT``) on top of ``base`` (default: this process's environment, less any torchrun variables of
+    its own), and ``OMP_NUM_THREADS=1`` unless set (processes sharing a CPU should not each start a thread per
+    core).
+
+    Example:
+        >>> [(e["RANK"], e["WORLD_SIZE"], e["MASTER_PORT"]) for e in rank_environments(2, port=29500, base={})]
+        [('0', '2', '29500'), ('1', '2', '29500')]
+    """
+    if not isinstance(nproc_per_node, int) or nproc_per_node < 1:
+        raise ValueError(f"nproc_per_node must be a positive integer, got {nproc_per_node!r}.")
+    base = {k: v for k, v in (os.environ if base is None else base).items()
+            if k not in (*TORCHRUN_VARIABLES, "LOCAL_WORLD_SIZE")}  # a launch from a rank starts a group of its own
+    base.setdefault("OMP_NUM_THREADS", "1")
+    port = free_port() if port is None else port
+    return [{**base, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(nproc_per_node),
+             "LOCAL_WORLD_SIZE": str(nproc_per_node), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+            for rank in range(nproc_per_node)]
+
+
 def launch(program: Sequence[str], nproc_per_node: int = 2, timeout: float = 300, check: bool = True,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run ``program`` under torchrun with ``nproc_per_node`` processes and wait for them (a notebook cell, a test).
+    """Start ``program`` ``nproc_per_node`` times, as torchrun does, and wait for them (a notebook cell, a test).
 
-    Each process gets ``OMP_NUM_THREADS=1`` unless set (processes sharing a CPU should not each start a thread
-    per core).
+    The caller is the launcher: each process gets torchrun's variables (:func:`rank_environments`) and there is
+    no ``torchrun`` process in between. torchrun's agent is a Python process that imports torch (270 MiB
+    resident) only to start the ranks and watch them; on a 2-core, 2 GB machine (Binder) a notebook cannot
+    afford it beside two ranks. From a terminal, :func:`torchrun_command` gives the same launch with torchrun.
+    When one process fails, the others are stopped (as torchrun does).
 
     Returns:
-        The finished process: ``.returncode``, ``.stdout`` and ``.stderr`` as text.
+        The finished launch: ``.returncode`` (the status of a process that failed, else 0), ``.stdout`` and
+        ``.stderr`` as text, every process's output one after the other (rank 0 first).
 
     Raises:
         RuntimeError: with ``check=True``, when a process failed; the message ends with its output.
-        subprocess.TimeoutExpired: the processes ran longer than ``timeout`` seconds.
+        subprocess.TimeoutExpired: the processes ran longer than ``timeout`` seconds (they are stopped).
 
     Example:
         >>> result = launch(["-m", "modlayers", "train", "--strategy", "ddp", "--steps", "3"])  # doctest: +SKIP
     """
-    environment = {**os.environ, **(env or {})}
-    environment.setdefault("OMP_NUM_THREADS", "1")
-    for name in TORCHRUN_VARIABLES:  # a launch from inside a distributed process starts a group of its own
-        environment.pop(name, None)
-    command = torchrun_command(program, nproc_per_node)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
-    if check and result.returncode != 0:
+    if not program:
+        raise ValueError("program is empty: give a script path or ['-m', 'module', ...] for each process to run.")
+    environments = rank_environments(nproc_per_node, base={**os.environ, **(env or {})})
+    ranks = [subprocess.Popen([sys.executable, "-u", *program], env=environment, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for environment in environments]
+    outputs = [None] * len(ranks)
+    try:
+        outputs = _wait_for_ranks(ranks, timeout)
+    finally:
+        for rank in ranks:
+            if rank.poll() is None:
+                rank.kill()
+                rank.wait()
+    statuses = [rank.returncode for rank in ranks]
+    # The rank that failed, not one stopped after it (a negative status: the signal that stopped it).
+    returncode = next((s for s in statuses if s > 0), next((s for s in statuses if s != 0), 0))
+    result = subprocess.CompletedProcess(program, returncode, "".join(out for out, _ in outputs),
+                                         "".join(err for _, err in outputs))
+    if check and returncode != 0:
         raise RuntimeError(
-            f"torchrun exited with status {result.returncode} running {' '.join(program)}.\n"
+            f"a process exited with status {returncode} (statuses by rank: {statuses}) running {' '.join(program)}.\n"
             f"--- stdout (end) ---\n{result.stdout[-3000:]}\n--- stderr (end) ---\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def _wait_for_ranks(ranks: list[subprocess.Popen], timeout: float) -> list[tuple[str, str]]:
+    """Read every rank's output until all have exited; stop the rest when one fails or time runs out."""
+    outputs: list[list[str]] = [["", ""] for _ in ranks]
+
+    def drain(index: int, stream_index: int, stream) -> None:  # a full pipe would block the rank
+        outputs[index][stream_index] = stream.read()
+
+    readers = [threading.Thread(target=drain, args=(i, j, stream), daemon=True)
+               for i, rank in enumerate(ranks) for j, stream in enumerate((rank.stdout, rank.stderr))]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout
+    while any(rank.poll() is None for rank in ranks):
+        if any(rank.poll() not in (None, 0) for rank in ranks):
+            time.sleep(5)  # torchrun too gives the others a moment, then stops them
+            for rank in ranks:
+                if rank.poll() is None:
+                    rank.terminate()
+            break
+        if time.monotonic() > deadline:
+            for rank in ranks:
+                rank.kill()
+            raise subprocess.TimeoutExpired([r.args for r in ranks], timeout)
+        time.sleep(0.05)
+    for rank in ranks:
+        rank.wait()
+    for reader in readers:
+        reader.join()
+    return [(out, err) for out, err in outputs]

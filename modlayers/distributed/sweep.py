@@ -14,6 +14,9 @@ error and the sweep goes on, so a known failure can be shown next to the runs th
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import gc
 import json
 import sys
 from pathlib import Path
@@ -47,6 +50,26 @@ def parse_run(text: str) -> dict:
     return run
 
 
+def release_freed_heap() -> bool:
+    """Hand the C heap's free pages back to the operating system (glibc's ``malloc_trim``); return whether it could.
+
+    glibc keeps the memory that a training run's tensors and the profiler's events freed, for reuse, so a
+    process stays at its largest size. Between two runs of a sweep nothing reuses it; on a 2 GB machine
+    (Binder) the processes that run next (notebook 05's ranks, beside the kernel) need it. Elsewhere than
+    glibc (macOS, musl) this does nothing and returns ``False``.
+    """
+    gc.collect()
+    libc_name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(libc_name).malloc_trim if libc_name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
 def run_sweep(context: DistributedContext, runs: list[dict], *, task: str = "tagging", global_batch_size: int = 16,
               steps: int = 2, seed: int = 0, measure_peak: bool = True, **tiny_overrides) -> list[dict]:
     """Train every run in ``runs`` from the same initial weights; return one result per run (the same on every rank).
@@ -67,6 +90,7 @@ def run_sweep(context: DistributedContext, runs: list[dict], *, task: str = "tag
             results.append({**run, "losses": trained.losses, "memory": [r.to_dict() for r in trained.memory]})
         except (RuntimeError, ValueError) as error:
             results.append({**run, "error": f"{type(error).__name__}: {error}"})
+        release_freed_heap()  # each run's memory back to the system: a process holds one run's peak, not their sum
     return results
 
 
