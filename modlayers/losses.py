@@ -15,6 +15,11 @@ micro-batches, all processes), as transformers' ``Trainer`` passes it. Given, th
 is ``sum / num_items_in_batch`` instead of a mean over this micro-batch, so the
 micro-batches' losses add up to the full batch's mean whatever their sizes.
 
+Precision: every loss is computed in float32 whatever the logits' dtype (float64 stays float64), with
+the labels in float32 too. Under float16 autocast (``Trainer(fp16=True)``) a regression target above
+65504 is not ``inf``, and under bfloat16 the loss is the float32 one. transformers upcasts only its
+causal-LM loss; on a GPU, autocast runs its sequence losses in float32 but with the labels as given.
+
 Value checks (labels in range, positions not negative) read tensors on the host. Inside
 ``torch.compile`` (``torch.compiler.is_compiling()``) they are skipped, so the compiled
 graph has no data-dependent host read and no device synchronisation; shapes and dtypes
@@ -42,6 +47,16 @@ def _checks_values() -> bool:
     return not torch.compiler.is_compiling()
 
 
+def _upcast(logits: torch.Tensor) -> torch.Tensor:
+    """Logits in float32 (float64 stays float64): every loss is computed at least in float32.
+
+    In float16 a regression target above 65504 is ``inf``; in bfloat16 (8 bits of mantissa) the targets
+    and the reduction over a batch lose about three significant digits. autocast's float32 list does
+    not help a loss whose labels were already cast to the logits' dtype.
+    """
+    return logits.double() if logits.dtype == torch.float64 else logits.float()
+
+
 def _divide(summed: torch.Tensor, count) -> torch.Tensor:
     """``summed / count``; ``count`` is a number or a (0-d or 1-element) tensor, e.g. Trainer's ``num_items_in_batch``."""
     if isinstance(count, torch.Tensor):
@@ -54,6 +69,8 @@ def masked_cross_entropy(
 ) -> torch.Tensor:
     """Mean cross-entropy over the targets that are not ``ignore_index``; ``0.0`` if there are none.
 
+    Computed in float32 whatever the logits' dtype (float64 stays float64).
+
     Args:
         logits: ``(n, num_classes)``.
         targets: ``(n,)`` int64 class indices or ``ignore_index``.
@@ -64,7 +81,7 @@ def masked_cross_entropy(
         >>> masked_cross_entropy(torch.zeros(2, 4), torch.tensor([1, -100]))  # log(4)
         tensor(1.3863)
     """
-    summed = F.cross_entropy(logits, targets, ignore_index=ignore_index, reduction="sum")
+    summed = F.cross_entropy(_upcast(logits), targets, ignore_index=ignore_index, reduction="sum")
     if num_items_in_batch is not None:
         return _divide(summed, num_items_in_batch)
     kept = (targets != ignore_index).sum()
@@ -169,7 +186,10 @@ def sequence_classification_loss(
     num_labels: int | None = None,
     num_items_in_batch=None,
 ) -> torch.Tensor:
-    """Loss of a sequence classifier from its pooled logits.
+    """Loss of a sequence classifier from its pooled logits, computed in float32 whatever their dtype.
+
+    Labels are cast to float32 too (not to the logits' dtype): under float16 autocast, what
+    ``Trainer(fp16=True)`` uses, a regression target above 65504 would be ``inf``.
 
     Args:
         pooled_logits: ``(batch, num_labels)``, one row per sequence.
@@ -201,15 +221,16 @@ def sequence_classification_loss(
     labels = labels.to(pooled_logits.device)
 
     reduction = "mean" if num_items_in_batch is None else "sum"
+    logits = _upcast(pooled_logits)  # (batch, num_labels), float32 at least
     if problem_type == "regression":
         if num_labels == 1:
-            loss = F.mse_loss(pooled_logits.reshape(-1), labels.reshape(-1).to(pooled_logits.dtype), reduction=reduction)
+            loss = F.mse_loss(logits.reshape(-1), labels.reshape(-1).to(logits.dtype), reduction=reduction)
         else:
-            loss = F.mse_loss(pooled_logits, labels.to(pooled_logits.dtype), reduction=reduction)
+            loss = F.mse_loss(logits, labels.to(logits.dtype), reduction=reduction)
     elif problem_type == "single_label_classification":
-        return masked_cross_entropy(pooled_logits.view(-1, num_labels), labels.reshape(-1).long(), num_items_in_batch=num_items_in_batch)
+        return masked_cross_entropy(logits.view(-1, num_labels), labels.reshape(-1).long(), num_items_in_batch=num_items_in_batch)
     else:
-        loss = F.binary_cross_entropy_with_logits(pooled_logits, labels.to(pooled_logits.dtype), reduction=reduction)
+        loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction=reduction)
     return loss if num_items_in_batch is None else _divide(loss, num_items_in_batch)
 
 
@@ -253,7 +274,7 @@ def question_answering_loss(
     end_positions: torch.Tensor,
     num_items_in_batch=None,
 ) -> torch.Tensor:
-    """Mean of the start and end cross-entropies of an extractive QA head.
+    """Mean of the start and end cross-entropies of an extractive QA head, in float32 whatever the logits' dtype.
 
     Positions at or past ``seq_len`` (the answer lies outside this window) are
     clamped to ``seq_len`` and ignored. If no start (or no end) position lies inside
@@ -323,6 +344,6 @@ def token_classification_loss(
     batch_size, seq_len, width = logits.shape
     num_labels = width if num_labels is None else num_labels
     check_token_labels(labels, num_labels, batch_size, seq_len)
-    flat_logits = logits.reshape(-1, num_labels).float()  # (batch * seq_len, num_labels)
+    flat_logits = _upcast(logits.reshape(-1, num_labels))  # (batch * seq_len, num_labels)
     flat_labels = labels.reshape(-1).to(logits.device).long()  # (batch * seq_len,)
     return masked_cross_entropy(flat_logits, flat_labels, num_items_in_batch=num_items_in_batch)
