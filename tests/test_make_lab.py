@@ -146,3 +146,7 @@ def test_a_new_torch_requirement_takes_effect_on_an_existing_venv(tmp_path):
     assert changed[0] == "-m pip uninstall --quiet --yes torch" and "-m pip install --quiet torch" in changed
     assert install("TORCH=torch") == []
     assert "-m pip install --quiet torch==2.13.0" in install()  # back to the default pin
+
+    (tmp_path / ".venv" / ".torch-requirement").unlink()  # a .venv built before the Makefile remembered it
+    assert install() == []  # built with the default: nothing to redo
+    assert "-m pip uninstall --quiet --yes torch" in install("TORCH=torch")
