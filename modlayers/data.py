@@ -51,15 +51,23 @@ def data_dir() -> Path:
         True
     """
     if not (DATA_DIR / "README.md").is_file():
+        from modlayers.doctor import pip_install, python_command  # the fix uses the Python that raised it
+
         raise FileNotFoundError(
             f"The kit's data folder was not found at {DATA_DIR}. The datasets and the tokenizer ship with "
             "the repository, not with the installed package. Clone the repository and install it from there:\n"
             "    git clone https://github.com/modlayers/modlayers\n"
-            "    pip install -e modlayers\n"
-            "or regenerate the data into that folder with `python -m modlayers.datasets_generator --out "
+            f"    {pip_install()} -e modlayers\n"
+            f"or regenerate the data into that folder with `{python_command()} -m modlayers.datasets_generator --out "
             f"{DATA_DIR}`."
         )
     return DATA_DIR
+
+
+def _python() -> str:
+    from modlayers.doctor import python_command
+
+    return python_command()
 
 
 class DataError(ValueError):
@@ -84,7 +92,7 @@ def _read_jsonl(dataset: str, split: str) -> list[dict]:
         raise ValueError(f"Unknown split {split!r} for the {dataset} data; choose one of {list(SPLITS)}.")
     path = data_dir() / dataset / f"{split}.jsonl"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; regenerate the data with `python -m modlayers.datasets_generator --out {DATA_DIR}`.")
+        raise FileNotFoundError(f"{path} is missing; regenerate the data with `{_python()} -m modlayers.datasets_generator --out {DATA_DIR}`.")
     return read_records(path, RECORD_CHECKS[dataset])
 
 
@@ -264,7 +272,7 @@ def load_tokenizer(padding_side: str = "right"):
 
     path = data_dir() / "tokenizer" / "tokenizer.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; regenerate the data with `python -m modlayers.datasets_generator --out {DATA_DIR}`.")
+        raise FileNotFoundError(f"{path} is missing; regenerate the data with `{_python()} -m modlayers.datasets_generator --out {DATA_DIR}`.")
     return PreTrainedTokenizerFast(
         tokenizer_file=str(path),
         model_max_length=512,

