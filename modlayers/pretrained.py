@@ -97,7 +97,8 @@ def head_class(config: PretrainedConfig, head: type = GenericForSequenceClassifi
     """A model class: the ``head`` mixin on ``config``'s architecture, e.g. ``class _(head, LlamaPreTrainedModel)``.
 
     The class keeps the architecture's ``base_model_prefix`` (``"model"`` for Llama, ``"bert"`` for BERT),
-    so checkpoint weights land where they belong.
+    so checkpoint weights land where they belong. It is built once per head and architecture and named
+    ``GenericFor<Task>On<Architecture>`` in this module, so ``pickle`` and ``torch.save(model)`` find it.
 
     Args:
         config: the configuration of the base model (e.g. from ``AutoConfig.from_pretrained``).
