@@ -24,26 +24,22 @@ RUNS = {
                eval_every=20, eval_size=20, max_length=128, stride=32),
     "tagging": dict(model="pretrained", steps=80, batch_size=8, seed=0, eval_every=40, freeze_layers=4, lr=5e-4),
 }
-# phases, found by the name of the function whose cumulative time they are
+# phases: (file name ends with, function name contains); a phase's time is its outermost match's cumulative time
 PHASES = {
-    "backward": ("run_backward",),
-    "optimizer step": ("adamw", "_fused_adamw", "_multi_tensor_adamw", "_single_tensor_adamw"),
-    "evaluation": ("accuracy", "validation_f1", "evaluate_qa", "_evaluate", "evaluate"),
-    "tokenization": ("_batch_encode_plus", "encode_qa_windows", "__call__ (tokenizer)"),
+    "backward": [("", "run_backward")],
+    "optimizer step": [("adam.py", "step"), ("adamw.py", "step"), ("optimizer.py", "wrapper")],
+    "evaluation": [("classification.py", "accuracy"), ("tagging.py", "validation_f1"), ("pipelines.py", "evaluate_qa"),
+                   ("classification.py", "evaluate"), ("tagging.py", "evaluate"), ("qa.py", "evaluate")],
+    "tokenization": [("tokenization_utils_base.py", "__call__"), ("spans.py", "encode_qa_windows")],
 }
 
 
 def phase_seconds(stats: pstats.Stats) -> dict[str, float]:
     """Cumulative seconds of the outermost function matching each phase (the largest cumulative time)."""
     found = {}
-    for phase, names in PHASES.items():
-        best = 0.0
-        for (filename, _, function), (_, _, _, cumulative, _) in stats.stats.items():
-            if function in names or (phase == "optimizer step" and "adamw" in function.lower()):
-                if phase == "evaluation" and "modlayers" not in filename:
-                    continue
-                best = max(best, cumulative)
-        found[phase] = best
+    for phase, patterns in PHASES.items():
+        found[phase] = max([cumulative for (filename, _, function), (_, _, _, cumulative, _) in stats.stats.items()
+                            if any(filename.endswith(f) and name in function for f, name in patterns)], default=0.0)
     return found
 
 
@@ -64,6 +60,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     load_after = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
     stats = pstats.Stats(profile)
+    stats.dump_stats(f"/tmp/profile_finetuning_{args.task}.pstats")  # for a second look: python -m pstats
     total = sum(entry[2] for entry in stats.stats.values())  # tottime summed: the profiled time
     print(f"{args.task}: {result['steps']} steps, {result['metric_name']} {result['metric']:.3f}, "
           f"{seconds:.1f} s wall, load average {load_before} -> {load_after}")

@@ -28,7 +28,7 @@ from modlayers.distributed.launching import DistributedContext
 from modlayers.distributed.rank_memory import RankActivationCounter, RankMemory, gather_rank_memory, measure_state_bytes, step_peak_bytes
 from modlayers.distributed.strategies import all_reduce_sum, unwrap, wrap_model
 from modlayers.distributed.tasks import items_in_batch
-from modlayers.training import batches_from
+from modlayers.training import adamw, batches_from
 
 CHECKPOINTING = ("off", "every-layer", "every-N", "attention-core")
 
@@ -177,7 +177,7 @@ def train_distributed(
     enable_checkpointing(model, checkpointing, use_reentrant)
     model = wrap_model(model, strategy, context, static_graph=static_graph, find_unused_parameters=find_unused_parameters)
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = adamw(model.parameters(), lr=lr, weight_decay=weight_decay)  # fused: works on FSDP2's DTensors too
     epoch_source = batches_from(features, global_batch_size, shuffle=shuffle, seed=seed, trim_padding=trim_padding)
     per_epoch = -(-next(iter(features.values())).shape[0] // global_batch_size)
     total = min(per_epoch * epochs, steps) if steps is not None else per_epoch * epochs
