@@ -11,8 +11,8 @@ by the same round's "off" step (so a slow patch of the machine hits both). Targe
 
 - every-layer saves >= 90% of the saved activations of "off", at <= 1.5x the step time;
 - one selective policy saves >= 40% at <= 1.25x. Two are measured: "selective"
-  (torch's selective checkpointing, keep matmul outputs) and "attention-core"
-  (recompute only each layer's attention core).
+  (torch's selective activation checkpointing, keep matmul outputs) and "attention-core"
+  (recompute only each layer's attention core: Megatron-LM's selective activation recomputation).
 
 Prints one table and a PASS/MISS line per target; exits 0 either way (a benchmark,
 not a test). Results are recorded in benchmarks/README.md.

@@ -61,12 +61,15 @@ def test_tiny_transformer_layer_prediction_matches_counted_bytes(batch, seq_len,
     assert counter.saved_bytes == predicted
 
 
-@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
-@pytest.mark.parametrize("batch,seq_len,hidden,heads,p_hidden,p_attention,dtype", SHAPES)
+# every shape under both attentions, but sdpa with attention dropout in bfloat16, which the formula refuses
+# (test_bert_sdpa_cases_not_modelled_raise)
+BERT_CASES = [(*shape, attention) for shape in SHAPES for attention in ("eager", "sdpa")
+              if not (attention == "sdpa" and shape[5] > 0 and shape[6] != torch.float32)]
+
+
+@pytest.mark.parametrize("batch,seq_len,hidden,heads,p_hidden,p_attention,dtype,attn_implementation", BERT_CASES)
 def test_bert_layer_prediction_matches_counted_bytes(batch, seq_len, hidden, heads, p_hidden, p_attention, dtype,
                                                      attn_implementation):
-    if attn_implementation == "sdpa" and p_attention > 0 and dtype != torch.float32:
-        pytest.skip("not modelled: raises (test_bert_sdpa_cases_not_modelled_raise)")
     torch.manual_seed(0)
     config = BertConfig(hidden_size=hidden, num_attention_heads=heads, intermediate_size=4 * hidden,
                         hidden_dropout_prob=p_hidden, attention_probs_dropout_prob=p_attention,
@@ -82,7 +85,7 @@ def test_bert_layer_prediction_matches_counted_bytes(batch, seq_len, hidden, hea
 
 def test_bert_base_layer_with_sdpa_and_no_attention_dropout_at_length_128_is_predicted_exactly():
     # transformers' default attention: without dropout the CPU kernel keeps no 128 x 128 softmax output, and the
-    # eager formula over-predicts by 11% (18% for MiniLM's 384-wide layers)
+    # eager formula over-predicts, here by 11% (by more where heads x seq_len / hidden is larger: 22% for MiniLM)
     config = BertConfig(attention_probs_dropout_prob=0.0, attn_implementation="sdpa")
     layer = BertLayer(config).train()
     x = torch.randn(1, 128, 768, requires_grad=True)
