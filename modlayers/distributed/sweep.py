@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ctypes.util
 import gc
 import json
 import sys
@@ -59,12 +58,9 @@ def release_freed_heap() -> bool:
     glibc (macOS, musl) this does nothing and returns ``False``.
     """
     gc.collect()
-    libc_name = ctypes.util.find_library("c")
     try:
-        trim = ctypes.CDLL(libc_name).malloc_trim if libc_name else None
+        trim = ctypes.CDLL(None).malloc_trim  # the C library this process already runs on
     except (OSError, AttributeError):
-        trim = None
-    if trim is None:
         return False
     trim(0)
     return True
