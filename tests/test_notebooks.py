@@ -9,14 +9,12 @@ printed (``pytest -s``); ``python benchmarks/notebooks.py`` prints them as a tab
 The runner itself is ``tests/notebook_runner.py``.
 """
 
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from notebook_runner import (  # noqa: F401  (MEASURE_CELL: tests/test_assignments.py measures with it too)
     MEASURE_CELL,
-    NotebookCellTimeout,
     busy_processes,
     execute_notebook,
 )
