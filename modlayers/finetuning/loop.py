@@ -15,9 +15,15 @@ optimizer with :func:`adamw` and the three ``finetune`` functions train through 
 - **dynamic padding**: every training batch is cut to its own longest row
   (:func:`modlayers.training.batches_from` with ``trim_padding=True``).
 
-Why a loop of our own and not transformers' ``Trainer`` with a callback: see the side-by-side measurement
-in ``benchmarks/loop_vs_trainer.py``. Every step here is the plain ``forward``, ``backward``, ``clip``,
-``step`` a student writes, readable next to the lesson.
+Why a loop of our own and not transformers' ``Trainer`` with a callback, measured side by side
+(``benchmarks/loop_vs_trainer.py``: the MiniLM sequence classifier, 12 steps of 16 sentences, each batch padded
+to its own longest row, fused AdamW and the same warm-up in both, no evaluation; both in fresh processes at the
+same time on the shared 2-core machine, load average 9 to 14): this loop trains 4.7 samples per CPU second
+against ``Trainer``'s 4.5 (1.03x; 1.03x per wall second too), at 971 MiB peak resident memory against 893
+(1.09x, both well inside a notebook's 1.5 GB). Equal speed, then, and a memory gap of 78 MiB; the loop wins on
+what the kit is for: its lines read top to bottom next to the lesson, every step is the ``forward``,
+``backward``, ``clip``, ``step`` a student writes, and nothing (accelerate, a data collator, a dataloader)
+stands between the batch and the model.
 
 Attention dropout: MiniLM is trained with attention dropout 0.1; with dropout on, CPU attention cannot use
 its fused kernel and stores ``length x length`` probabilities per head. ``finetune`` switches it off
