@@ -18,6 +18,11 @@ def main(argv: list[str] | None = None) -> int:
         from modlayers.benchmark_heads import main as bench_heads
 
         return bench_heads(argv[2:])
+    if argv[:1] == ["bench"]:  # "bench" alone or with --help: the one benchmark it has
+        asked = argv[1:2] in (["-h"], ["--help"])
+        print("usage: python -m modlayers bench heads [options]; its options: python -m modlayers bench heads --help",
+              file=sys.stdout if asked else sys.stderr)
+        return 0 if asked else 2
     if argv[:1] == ["memory"]:
         from modlayers.memory_cli import main as memory
 

@@ -17,3 +17,10 @@ def test_no_command_prints_the_commands_and_fails(capsys):
 def test_an_unknown_command_is_named(capsys):
     assert main(["nosuch"]) == 2
     assert "unknown command 'nosuch'" in capsys.readouterr().err
+
+
+def test_bench_with_help_names_its_one_benchmark_and_bench_alone_fails(capsys):
+    assert main(["bench", "--help"]) == 0
+    assert "python -m modlayers bench heads" in capsys.readouterr().out
+    assert main(["bench"]) == 2
+    assert "bench heads --help" in capsys.readouterr().err
