@@ -148,14 +148,26 @@ class _KernelWatch:
             tree = [kernel, *kernel.children(recursive=True)]
         except psutil.NoSuchProcess:
             return
-        rss = 0
+        total = 0
         for process in tree:
             try:
-                rss += process.memory_info().rss
+                total += _resident_share(process)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
-        self.tree_peak = max(self.tree_peak, rss)
+        self.tree_peak = max(self.tree_peak, total)
         self.peak_processes = max(self.peak_processes, len(tree))
+
+
+def _resident_share(process: psutil.Process) -> int:
+    """Bytes of memory ``process`` holds, a page shared by several processes split between them (Linux's PSS).
+
+    Summed over a process tree, every page counts once, as a container's memory limit counts it (the ranks of
+    notebook 05 each map the same torch libraries); where PSS cannot be read, the resident set size (RSS).
+    """
+    try:
+        return process.memory_full_info().pss
+    except (AttributeError, psutil.AccessDenied):
+        return process.memory_info().rss
 
 
 def _kill_tree(process: psutil.Process) -> None:
