@@ -87,10 +87,11 @@ def test_the_peak_counts_the_processes_the_kernel_starts_as_their_own_counters_d
     child_peak = int("".join(o.get("text", "") for o in run.notebook.cells[0].outputs).split("CHILD_PEAK")[1])
     assert child_peak > 300 * 2**20
     assert run.kernel_peak_bytes < 200 * 2**20, "the child's memory must not count as the kernel's own"
-    # Sampled every 0.1 s, the tree's sum is at most the sum of each process's own peak, and at least the
-    # child's peak plus most of the kernel (the kernel barely grows while the child runs).
+    # Sampled every 0.1 s, the tree's sum (proportional set sizes: shared pages split between the processes
+    # that map them) is at most the sum of each process's own peak, and at least the child's own 300 MiB,
+    # which no other process shares.
     assert run.tree_peak_bytes <= run.kernel_peak_bytes + child_peak + 20 * 2**20
-    assert run.tree_peak_bytes >= child_peak + 0.8 * run.kernel_peak_bytes
+    assert run.tree_peak_bytes >= child_peak - 10 * 2**20
     assert run.peak_processes >= 2
 
 
