@@ -1,4 +1,4 @@
-"""Tests for the memory lab's figures (modlayers/plots.py) and widget (modlayers/widgets.py)."""
+"""Tests for the memory lab's figures (modlayers/plots/memory.py) and widget (modlayers/widgets.py)."""
 
 import matplotlib
 

@@ -1,4 +1,4 @@
-"""Tests for modlayers/plots.py: figures are drawn, and they mark what the code computed."""
+"""Tests for modlayers/plots/pooling.py and training.py: figures are drawn, and they mark what the code computed."""
 
 import matplotlib
 

@@ -1,4 +1,4 @@
-"""Tests for the QA and tagging figures of modlayers/plots.py: they mark what the code computed."""
+"""Tests for the QA and tagging figures of modlayers/plots/spans.py and tagging.py: they mark what the code computed."""
 
 import matplotlib
 
