@@ -111,7 +111,7 @@ def predicted_peak_breakdown(config, batch: int, seq_len: int, policy: str) -> d
             "layer 0's attention_norm mean and 1/std": 2 * batch * seq_len * stats,
         },
         "gradients": {
-            f"layers 1..{layers - 1}": (layers - 1) * sum(parameters.values()) * 4,
+            "layer 1" if layers == 2 else f"layers 1 to {layers - 1}": (layers - 1) * sum(parameters.values()) * 4,
             "final norm": 2 * hidden * 4,
             "layer 0's out_proj, mlp_norm and MLP": layer_0_done * 4,
         },
