@@ -70,10 +70,9 @@ def test_the_peak_falls_far_less_than_the_saved_activations(notebook_model, time
     assert round(saved["off"] / MIB, 2) == 4.70 and round(saved["every-layer"] / MIB, 2) == 0.44
     peaks = {policy: timeline.peak_bytes / MIB for policy, timeline in timelines.items()}
     assert round(peaks["off"], 2) == 5.14 and round(peaks["every-layer"], 2) == 3.03
-    # What checkpointing adds at its peak: gradients, one layer's recompute, the backward's temporaries.
+    # The checkpointed peak is mostly what only the backward pass makes: a recompute, gradients, temporaries.
     at_peak = timelines["every-layer"].at_peak
-    added = at_peak["gradients"] + at_peak["recompute"] + at_peak["backward temporaries"]
-    assert added > 10 * saved["every-layer"] / 2
+    assert at_peak["kept from the forward pass"] < 0.1 * timelines["every-layer"].peak_bytes
 
 
 def test_the_prediction_refuses_a_policy_it_does_not_describe(notebook_model):
@@ -82,12 +81,9 @@ def test_the_prediction_refuses_a_policy_it_does_not_describe(notebook_model):
         predicted_peak_breakdown(model.config, 2, 128, "selective")
 
 
-def test_the_timeline_refuses_a_model_off_the_cpu(notebook_model, monkeypatch):
-    model, batch = notebook_model
-    fake = torch.nn.Parameter(torch.empty(1, device="meta"))
-    monkeypatch.setattr(type(model), "parameters", lambda self, recurse=True: iter([fake]))
-    with pytest.raises(ValueError, match="model is on meta"):
-        memory_timeline(model, batch, "off")
+def test_the_timeline_refuses_a_model_off_the_cpu():
+    with pytest.raises(ValueError, match="the model is on meta"):
+        memory_timeline(torch.nn.Linear(2, 2, device="meta"), {}, "off")
 
 
 def test_the_timeline_figure_names_the_peak_without_overlapping_labels(timelines):
