@@ -17,7 +17,13 @@ Contract of :class:`GradientCheckpointingLayer`:
     - Then a KV cache makes no sense (the recompute would write it twice), so
       ``use_cache`` is set to ``False`` and ``past_key_values``, ``cache`` and
       ``layer_past`` to ``None`` when given, with one warning naming the layer and
-      what changed.
+      what changed. A layer that only *reads* its cache (an encoder's key/value states,
+      a diffusion decoder's prompt cache) sets the class attribute
+      ``_can_checkpoint_with_cache = True``, as in transformers 5.25: it keeps ``cache``,
+      ``layer_past`` and ``past_key_values`` (the recompute reads the same states), and only
+      ``use_cache`` is still switched off. A layer that writes its cache must leave it
+      ``False``, or the recompute writes it a second time. (transformers 5.25 no longer
+      checks ``past_key_values``, renamed ``cache``; the kit still treats both names alike.)
     - In eval mode, under ``torch.no_grad()``, or when off, the call is untouched.
 
 Sharp edges (from ``torch.utils.checkpoint``):
@@ -183,10 +189,11 @@ def with_checkpointing(forward):
         if kwargs.get("use_cache"):
             kwargs["use_cache"] = False
             changed.append("`use_cache=False`")
-        for name in CACHE_ARGUMENTS:
-            if kwargs.get(name) is not None:
-                kwargs[name] = None
-                changed.append(f"`{name}=None`")
+        if not self._can_checkpoint_with_cache:  # a layer that only reads its cache keeps it
+            for name in CACHE_ARGUMENTS:
+                if kwargs.get(name) is not None:
+                    kwargs[name] = None
+                    changed.append(f"`{name}=None`")
         if changed:
             logger.warning_once(
                 f"Caching is incompatible with gradient checkpointing in {self.__class__.__name__}. "
@@ -316,9 +323,14 @@ class GradientCheckpointingLayer(nn.Module):
             :func:`enable_gradient_checkpointing` or transformers' enable methods.
         _gradient_checkpointing_func: the function that runs the checkpointed call,
             ``func(function, *args)``; set alongside ``gradient_checkpointing``.
+        _can_checkpoint_with_cache: class default ``False``: the cache arguments are set to
+            ``None`` under checkpointing. ``True`` for a layer that only reads its cache.
     """
 
     gradient_checkpointing = False
+    # A layer that only reads its KV cache sets this to keep the cache under checkpointing (the recompute reads the
+    # same states); one that writes it leaves it False, or the recompute would write it a second time.
+    _can_checkpoint_with_cache = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -348,6 +360,7 @@ def enable_gradient_checkpointing(
     use_reentrant: bool = False,
     every_n_layers: int = 1,
     layer_type: type[nn.Module] | None = None,
+    offload: bool = False,
     **checkpoint_kwargs,
 ) -> list[nn.Module]:
     """Switch checkpointing on for the layers of any ``nn.Module`` stack.
@@ -363,6 +376,10 @@ def enable_gradient_checkpointing(
         layer_type: checkpoint the modules of this :class:`GradientCheckpointingLayer`
             subclass, at any depth, instead of the outermost layers; e.g.
             ``TinyTransformerAttentionCore`` to recompute only the attention core.
+        offload: also hold what each checkpoint saves (its positional inputs) in host memory until the
+            backward pass, as transformers' ``offload=True`` does
+            (:func:`~modlayers.offloading.checkpoint_offloading_saved_tensors`). Saves device memory on a GPU
+            only; on a CPU nothing moves.
         **checkpoint_kwargs: passed on to ``torch.utils.checkpoint.checkpoint``, e.g.
             ``context_fn`` for a selective policy or ``preserve_rng_state``.
 
@@ -399,7 +416,13 @@ def enable_gradient_checkpointing(
                 f"{type(model).__name__} contains no GradientCheckpointingLayer. Make the repeated blocks subclass "
                 "modlayers.GradientCheckpointingLayer to let them be checkpointed."
             )
-    checkpoint_func = functools.partial(checkpoint_reporting_bound_tensors, use_reentrant=use_reentrant, **checkpoint_kwargs)
+    if not isinstance(offload, bool):
+        raise TypeError(f"offload must be True or False, got {offload!r}.")
+    if offload:
+        from modlayers.offloading import checkpoint_offloading_saved_tensors as run_checkpoint
+    else:
+        run_checkpoint = checkpoint_reporting_bound_tensors
+    checkpoint_func = functools.partial(run_checkpoint, use_reentrant=use_reentrant, **checkpoint_kwargs)
     for index, layer in enumerate(layers):
         layer._gradient_checkpointing_func = checkpoint_func
         layer.gradient_checkpointing = index % every_n_layers == 0

@@ -10,7 +10,7 @@ from modlayers.checkpointing import checkpointable_layers
 from modlayers.memory.measure import count_saved_bytes, tiny_model_and_batch, training_step
 from modlayers.memory.policies import POLICY_NAMES, get_policy, parse_policies
 
-POLICIES = ["off", "every-layer", "every-2", "every-3", "selective", "attention-core", "offload"]
+POLICIES = ["off", "every-layer", "every-2", "every-3", "selective", "attention-core", "offload", "checkpoint-and-offload"]
 
 
 def _gradients(model, batch, policy_name, seed=0):

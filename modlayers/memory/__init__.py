@@ -6,6 +6,8 @@
 - :mod:`~modlayers.memory.segments`: ``checkpoint_sequential``-style segments and the sqrt(n) rule.
 - :mod:`~modlayers.memory.measure`: one training step measured (saved, peak, time).
 - :mod:`~modlayers.memory.allocator`: the same step by glibc's malloc count, a check from outside torch.
+- :mod:`~modlayers.memory.timeline`: one step's allocations over time, by kind, and what is alive at the peak
+  (:mod:`~modlayers.memory.peak_breakdown` predicts it; :mod:`~modlayers.memory.timeline_plot` draws it).
 
 The command line is ``python -m modlayers memory --help``.
 """

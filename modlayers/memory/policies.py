@@ -22,9 +22,19 @@ transformers' ``GradientCheckpointingLayer`` s); none adds a second mechanism.
                    attention core is a checkpointable layer (the kit's
                    ``TinyTransformerModel``)
 ``offload``        no checkpointing; move every saved tensor to CPU memory
-                   (``torch.autograd.graph.save_on_cpu``). Meant for a GPU: on a
+                   (``torch.autograd.graph.save_on_cpu``). On a GPU it saves the
+                   device memory of *all* the activations (the full ``off``
+                   count moves to host: most copy traffic of any policy); on a
                    CPU the "offloaded" tensors stay in the same memory, so it
-                   saves nothing there (and copies cost time)
+                   saves nothing there
+``checkpoint-and-offload``
+                   checkpoint every layer AND hold what each checkpoint keeps
+                   (its positional inputs, the hidden states) in host memory:
+                   transformers' ``gradient_checkpointing_enable(offload=True)``.
+                   On a GPU the device keeps only the keyword inputs (the
+                   attention bias) and what the layers outside the checkpoints
+                   save; only ``layers x batch x seq_len x hidden`` values are
+                   copied. On a CPU nothing moves and nothing is saved
 =================  ==============================================================
 
 ``checkpoint_sequential``-style segments need a stack whose layers can be grouped;
@@ -45,7 +55,7 @@ from modlayers.checkpointing import checkpointable_layers, disable_gradient_chec
 from modlayers.memory.saved_tensors import hold_for_backward
 from modlayers.tiny_transformer import TinyTransformerAttentionCore
 
-POLICY_NAMES = ("off", "every-layer", "every-N", "selective", "attention-core", "offload")
+POLICY_NAMES = ("off", "every-layer", "every-N", "selective", "attention-core", "offload", "checkpoint-and-offload")
 
 MATMUL_OPS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default)
 
@@ -115,6 +125,11 @@ def _enable_attention_core(model: nn.Module) -> None:
     enable_gradient_checkpointing(model, layer_type=TinyTransformerAttentionCore)
 
 
+def _enable_checkpoint_and_offload(model: nn.Module) -> None:
+    _enable_off(model)
+    enable_gradient_checkpointing(model, offload=True)
+
+
 def _offload_context() -> torch.autograd.graph.save_on_cpu:
     return torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available())
 
@@ -148,6 +163,8 @@ def get_policy(name: str) -> MemoryPolicy:
         return MemoryPolicy(name, "recompute only the attention core", _enable_attention_core)
     if name == "offload":
         return MemoryPolicy(name, "keep activations in CPU memory", _enable_off, _offload_context)
+    if name == "checkpoint-and-offload":
+        return MemoryPolicy(name, "checkpoint every layer, its inputs in CPU memory", _enable_checkpoint_and_offload)
     raise ValueError(
         f"Unknown memory policy {name!r}. Valid policies: {', '.join(POLICY_NAMES)} "
         "(every-N with a number, e.g. every-2)."

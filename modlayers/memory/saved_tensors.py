@@ -37,6 +37,7 @@ from collections.abc import Iterable
 import torch
 
 from modlayers.checkpointing import BOUND_TENSOR_OBSERVERS
+from modlayers.offloading import OFFLOAD_OBSERVERS
 
 _ACTIVE_COUNTERS: list["SavedTensorCounter"] = []
 
@@ -80,7 +81,11 @@ class SavedTensorCounter:
         ``saved_bytes``: bytes of distinct storages held, all devices together;
         ``bytes_by_device``: the same split by the type of device that holds them
         (``{"cpu": ..., "cuda": ...}``);
-        ``storages``: one :class:`SavedStorage` per distinct storage, in packing order.
+        ``storages``: one :class:`SavedStorage` per distinct storage, in packing order;
+        ``offloaded_bytes``: bytes a checkpoint-and-offload handed to host memory (counted in
+        ``saved_bytes`` where they are held: under ``"cpu"``);
+        ``copied_to_host_bytes``: the part of them actually copied (all of it from a GPU; none on
+        a CPU, where the host tensor is the saved tensor itself).
     The counter keeps no tensor alive after the block.
 
     Example:
@@ -106,6 +111,8 @@ class SavedTensorCounter:
         self.storages: list[SavedStorage] = []
         self.saved_bytes = 0
         self.bytes_by_device: dict[str, int] = {}
+        self.offloaded_bytes = 0
+        self.copied_to_host_bytes = 0
 
     def _record(self, tensor: torch.Tensor) -> None:
         key = _storage_key(tensor)
@@ -136,6 +143,15 @@ class SavedTensorCounter:
         value, was_packed_by_inner = packed
         return self._inner.unpack_hook(value) if was_packed_by_inner else value
 
+    def _offloaded(self, tensor: torch.Tensor, held: torch.Tensor) -> None:
+        """A checkpoint-and-offload moved ``tensor`` to host memory as ``held`` (the same tensor on a CPU)."""
+        if _storage_key(held) in self._held:
+            return
+        self._record(held)
+        self.offloaded_bytes += held.untyped_storage().nbytes()
+        if held.untyped_storage().data_ptr() != tensor.untyped_storage().data_ptr():
+            self.copied_to_host_bytes += held.untyped_storage().nbytes()
+
     def hold(self, tensor: torch.Tensor) -> None:
         """Count a tensor kept for backward without going through a pack hook."""
         self._record(tensor)
@@ -145,10 +161,12 @@ class SavedTensorCounter:
         self._hooks.__enter__()
         _ACTIVE_COUNTERS.append(self)
         BOUND_TENSOR_OBSERVERS.append(self.hold)  # what checkpointed layers keep by keyword
+        OFFLOAD_OBSERVERS.append(self._offloaded)  # what a checkpoint-and-offload holds in host memory
         return self
 
     def __exit__(self, *exc) -> None:
         BOUND_TENSOR_OBSERVERS.remove(self.hold)
+        OFFLOAD_OBSERVERS.remove(self._offloaded)
         _ACTIVE_COUNTERS.remove(self)
         self._hooks.__exit__(*exc)
         self._held.clear()
