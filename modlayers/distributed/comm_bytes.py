@@ -153,7 +153,8 @@ def padded_bytes(parameters, world_size: int) -> int:
     return total
 
 
-def predict_step_collectives(model: nn.Module, strategy: str, world_size: int, *, step_index: int = 0) -> dict[str, int]:
+def predict_step_collectives(model: nn.Module, strategy: str, world_size: int, *, step_index: int = 0,
+                             used_map: bool = False) -> dict[str, int]:
     """The bytes each kind of collective handles in one training step (kind -> bytes), from the shapes.
 
     Args:
@@ -164,6 +165,8 @@ def predict_step_collectives(model: nn.Module, strategy: str, world_size: int, *
         world_size: ``W``.
         step_index: 0 for the first step (DDP broadcasts the buffers from the second on; at the second it also
             sends its bucket order once, a few hundred bytes, not predicted here).
+        used_map: DDP all-reduces which parameters got a gradient (one int32 each): every step with
+            ``find_unused_parameters=True``, on the first step with ``static_graph=True``.
 
     Raises:
         ValueError: another strategy.
@@ -176,7 +179,7 @@ def predict_step_collectives(model: nn.Module, strategy: str, world_size: int, *
         raise ValueError(f"Collectives are predicted for 'ddp' and 'fsdp2', got {strategy!r} ('none' runs none).")
     trainable = [p for p in model.parameters() if p.requires_grad]
     if strategy == "ddp":
-        predicted = {"all_reduce": sum(p.numel() * p.element_size() for p in trainable)}
+        predicted = {"all_reduce": sum(p.numel() * p.element_size() for p in trainable) + 4 * len(trainable) * used_map}
         buffers = sum(b.numel() * b.element_size() for b in model.buffers())
         if step_index > 0 and buffers:
             predicted["broadcast"] = buffers

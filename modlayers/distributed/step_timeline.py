@@ -148,3 +148,37 @@ def record_step_timeline(step: Callable[[], object], held_at_start: int) -> Step
               "optimizer": None if backward_end is None else (backward_end - start) / 1e6,
               "end": (max(e.end_time_ns for e in everything) - start) / 1e6 if everything else 0.0}
     return StepTimeline(held_at_start, events, {k: v for k, v in phases.items() if v is not None})
+
+
+def peak_accounting(timeline: StepTimeline, predicted: dict[str, float], *, gradients_held: bool) -> list[dict]:
+    """The gap between the predicted total and the peak, item by item.
+
+    Args:
+        timeline: one rank's step.
+        predicted: :func:`~modlayers.distributed.rank_memory.predict_rank_memory`'s ``{"parameters", "gradients",
+            "optimizer_state", "activations"}`` for that rank (with DDP's buckets, when plain, in ``"buckets"``).
+
+    Returns:
+        One row per item: ``{"item", "predicted", "at_peak", "difference"}`` in bytes. ``predicted`` is the
+        item's share of the predicted total (0 for what the table does not hold), ``at_peak`` what the item holds
+        at the peak; the differences add up to ``peak - predicted total``.
+
+    Example:
+        >>> timeline = StepTimeline(100, [[0.0, "forward pass", 30], [1.0, "backward pass", 20]], {})
+        >>> [(row["item"], row["difference"]) for row in peak_accounting(timeline, {"parameters": 50,
+        ...     "gradients": 0, "optimizer_state": 50, "activations": 40}, gradients_held=True)][:2]
+        [('state at start', 0), ('forward pass', -10)]
+    """
+    live = timeline.live_at_peak()
+    held_gradients = predicted["gradients"] if gradients_held else 0
+    shares = {
+        "state at start": predicted["parameters"] + predicted["optimizer_state"] + held_gradients
+                          + predicted.get("buckets", 0),
+        "forward pass": predicted["activations"],
+        "all-gather buffers": 0,
+        "backward pass": 0,
+        "reduce-scatter buffers": predicted["gradients"] - held_gradients,
+        "optimizer step": 0,
+    }
+    return [{"item": item, "predicted": shares[item], "at_peak": live[item], "difference": live[item] - shares[item]}
+            for item in CATEGORIES]
