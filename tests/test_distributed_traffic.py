@@ -142,3 +142,27 @@ def test_the_docstring_examples_of_the_traffic_modules_run_as_written():
     for module in (comm_bytes, ddp_buckets, step_timeline):
         result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_the_timeline_plot_stacks_every_category_marks_the_peak_and_no_labels_overlap():
+    import matplotlib.pyplot as plt
+    from test_plots_legibility import overlapping_texts
+
+    from modlayers.distributed.traffic_plots import plot_bytes_moved, plot_step_timeline
+
+    mib = 2**20
+    timeline = StepTimeline(5 * mib, [[1.0, "forward pass", 2 * mib], [20.0, "all-gather buffers", mib],
+                                      [25.0, "backward pass", 3 * mib], [30.0, "backward pass", -3 * mib],
+                                      [40.0, "optimizer step", mib]],
+                            {"backward": 22.0, "optimizer": 35.0, "end": 45.0})
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7))
+    plot_step_timeline(timeline, 8 * mib, ax=top, title="rank 0")
+    plot_bytes_moved({"DDP": {"all_reduce": 4 * mib}, "FSDP2": {"all_gather": 6 * mib, "reduce_scatter": 4 * mib}},
+                     {"DDP": {"all_reduce": 4 * mib}, "FSDP2": {"all_gather": 6 * mib, "reduce_scatter": 4 * mib}},
+                     2, ax=bottom)
+    fig.tight_layout()
+    assert overlapping_texts(fig) == []
+    assert any(t.get_text().startswith("peak 11.0 MiB\n(backward)") for t in top.texts)
+    heights = sorted(round(patch.get_height()) for patch in bottom.patches if patch.get_height() > 0)
+    assert heights == [4, 4, 6]  # MiB: all-reduce; all-gather and reduce-scatter stacked
+    plt.close(fig)

@@ -38,7 +38,7 @@ def plot_bytes_moved(counted: Mapping[str, Mapping[str, int]], predicted: Mappin
         The matplotlib axes.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+        _, ax = plt.subplots(figsize=(9, 4))
     names = list(counted)
     kinds = [kind for kind in KIND_LABELS if any(kind in counted[name] for name in names)]
     bottoms = [0.0] * len(names)
@@ -54,8 +54,8 @@ def plot_bytes_moved(counted: Mapping[str, Mapping[str, int]], predicted: Mappin
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names)
     ax.set_ylabel("one rank, one step (MiB)")
-    ax.set_ylim(0, 1.25 * max(bottoms, default=1.0))
-    ax.legend(fontsize="small", loc="upper left")
+    ax.set_ylim(0, 1.15 * max(bottoms, default=1.0))
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside: no bar hidden
     if title:
         ax.set_title(title)
     return ax
