@@ -6,6 +6,11 @@
 - :mod:`~modlayers.distributed.training_run`: the loop; each rank trains on its share of every global batch.
 - :mod:`~modlayers.distributed.rank_memory`: parameters, gradients, optimizer state, activations and peak, per
   rank, measured and predicted.
+- :mod:`~modlayers.distributed.comm_bytes`: the bytes each rank hands its collectives in a step, counted and
+  predicted, and what it sends on a ring.
+- :mod:`~modlayers.distributed.ddp_buckets`: what DDP keeps in its buckets, with and without
+  ``gradient_as_bucket_view``.
+- :mod:`~modlayers.distributed.step_timeline`: one rank's memory over a step, and its peak item by item.
 
 The command line is ``python -m modlayers train --help`` (under ``torchrun --nproc_per_node=N`` for several
 processes).

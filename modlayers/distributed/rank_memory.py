@@ -15,9 +15,17 @@ with ``P`` the parameters' bytes and ``A(b)`` the activations saved for backward
 rank runs: ``b = global batch / W`` under DDP and FSDP2. So DDP saves activations (each rank runs a share of the
 batch) but copies the whole state to every rank; FSDP2 divides the state too. Checkpointing divides the
 activations instead. :func:`predict_rank_memory` is that table; :func:`measure_state_bytes` and
-:class:`~modlayers.memory.saved_tensors.SavedTensorCounter` measure it. On top comes what is alive only for a
-moment (FSDP2's gathered layer, the recompute of a checkpointed layer, the all-reduce buckets): the **peak**, from
-``torch.cuda.max_memory_allocated`` on a GPU and from the profiler's memory timeline on a CPU.
+:class:`~modlayers.memory.saved_tensors.SavedTensorCounter` measure it.
+
+DDP's all-reduce **buckets** are not alive only for a moment: DDP allocates them when it is built and keeps them
+for the whole training. The kit builds DDP with ``gradient_as_bucket_view=True``, so the gradients are views into
+the buckets and the table holds; plain DDP (the default, ``False``) keeps the buckets *beside* the gradients, one
+more ``P`` per rank (PyTorch PR #41954; :mod:`~modlayers.distributed.ddp_buckets`).
+
+On top comes what is alive only for a moment (FSDP2's gathered layers, the gradients being reduce-scattered, the
+recompute of a checkpointed layer, the gradients of the activations): the **peak**, from
+``torch.cuda.max_memory_allocated`` on a GPU and from the profiler's memory timeline on a CPU
+(:mod:`~modlayers.distributed.step_timeline` splits it item by item).
 """
 
 from __future__ import annotations
@@ -213,13 +221,18 @@ def allocation_peak_bytes(step: Callable[[], object]) -> int:
     return peak
 
 
+def gather_objects(value) -> list:
+    """Every rank's ``value`` (picklable), in rank order (a collective under a process group; ``[value]`` without)."""
+    if not dist.is_initialized():
+        return [value]
+    values: list = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
 def gather_rank_memory(record: RankMemory) -> list[RankMemory]:
     """Every rank's record, in rank order (a collective under a process group; ``[record]`` without one)."""
-    if not dist.is_initialized():
-        return [record]
-    records: list = [None] * dist.get_world_size()
-    dist.all_gather_object(records, record.to_dict())
-    return [RankMemory(**r) for r in records]
+    return [RankMemory(**r) for r in gather_objects(record.to_dict())]
 
 
 def memory_table(records: Sequence[RankMemory], unit: int = MIB, unit_name: str = "MiB") -> str:

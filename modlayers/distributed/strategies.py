@@ -20,6 +20,9 @@ DDP's options, and the one combination that fails with a re-entrant checkpoint:
 - ``static_graph=True`` tells DDP that the same parameters are used the same way every step; it records the
   first step and then needs no traversal. It works with both checkpoint implementations.
 - ``use_reentrant=False`` checkpointing works with every DDP setting.
+- ``gradient_as_bucket_view=True`` (the kit's choice; torch's default is ``False``) makes each gradient a view into
+  DDP's all-reduce bucket. DDP keeps its buckets for the whole training, so without it every rank holds the
+  gradients twice: once in ``.grad``, once in the buckets (PyTorch PR #41954).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ def wrap_model(
     *,
     static_graph: bool = False,
     find_unused_parameters: bool = False,
+    gradient_as_bucket_view: bool = True,
 ) -> nn.Module:
     """Move ``model`` to the context's device and wrap it for ``strategy``.
 
@@ -75,6 +79,8 @@ def wrap_model(
         strategy: ``"none"``, ``"ddp"`` or ``"fsdp2"``.
         context: from :func:`~modlayers.distributed.launching.init_distributed`.
         static_graph, find_unused_parameters: DDP's options (see the module docstring); ignored otherwise.
+        gradient_as_bucket_view: DDP's option, ``True`` here (torch's default is ``False``): the gradients are
+            views into DDP's all-reduce buckets instead of a second copy beside them (one ``P`` less per rank).
 
     Returns:
         The model to train: the model itself (``none``), a ``DistributedDataParallel`` wrapper (``ddp``) or the
@@ -98,7 +104,8 @@ def wrap_model(
             device_ids=[context.local_rank] if context.device.type == "cuda" else None,
             static_graph=static_graph,
             find_unused_parameters=find_unused_parameters,
-            gradient_as_bucket_view=True,  # gradients live in the all-reduce buckets: no second copy of them
+            # True: gradients live in the all-reduce buckets; False (torch's default): buckets beside them, one more P
+            gradient_as_bucket_view=gradient_as_bucket_view,
         )
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard

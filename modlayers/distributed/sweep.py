@@ -7,7 +7,8 @@ comparison runs every setting inside one process group::
     python -m modlayers.distributed.sweep --runs none:off,none:every-layer --json one.json   # one process
 
 A run is ``strategy:checkpointing`` with optional ``:reentrant`` (torch's re-entrant checkpoint), ``:static``
-(DDP's ``static_graph``) and ``:find-unused`` (DDP's ``find_unused_parameters``). A run that raises records its
+(DDP's ``static_graph``), ``:find-unused`` (DDP's ``find_unused_parameters``) and ``:plain-buckets`` (DDP with
+torch's default ``gradient_as_bucket_view=False``). A run that raises records its
 error and the sweep goes on, so a known failure can be shown next to the runs that work.
 """
 
@@ -25,7 +26,8 @@ from modlayers.distributed.tasks import TASKS, build_task
 from modlayers.distributed.training_run import train_distributed
 from modlayers.training import set_seed
 
-FLAGS = {"reentrant": "use_reentrant", "static": "static_graph", "find-unused": "find_unused_parameters"}
+FLAGS = {"reentrant": ("use_reentrant", True), "static": ("static_graph", True),
+         "find-unused": ("find_unused_parameters", True), "plain-buckets": ("gradient_as_bucket_view", False)}
 
 
 def parse_run(text: str) -> dict:
@@ -45,7 +47,8 @@ def parse_run(text: str) -> dict:
     for flag in parts[2:]:
         if flag not in FLAGS:
             raise ValueError(f"Unknown flag {flag!r} in run {text!r}; flags are {', '.join(FLAGS)}.")
-        run[FLAGS[flag]] = True
+        name, value = FLAGS[flag]
+        run[name] = value
     return run
 
 
@@ -71,8 +74,11 @@ def run_sweep(context: DistributedContext, runs: list[dict], *, task: str = "tag
     """Train every run in ``runs`` from the same initial weights; return one result per run (the same on every rank).
 
     Returns:
-        For each run: its settings, ``"losses"`` (one per step) and ``"memory"`` (one dict per rank, see
-        :class:`~modlayers.distributed.rank_memory.RankMemory`), or ``"error"`` (``"TypeName: message"``).
+        For each run: its settings, ``"losses"`` (one per step), ``"memory"`` (one dict per rank, see
+        :class:`~modlayers.distributed.rank_memory.RankMemory`), ``"collectives"`` (one per rank, see
+        :class:`~modlayers.distributed.comm_bytes.CollectiveCounter`) and ``"timeline"`` (one per rank, see
+        :class:`~modlayers.distributed.step_timeline.StepTimeline`; ``None`` without the peak), or ``"error"``
+        (``"TypeName: message"``).
     """
     set_seed(seed)
     built = build_task(task, "tiny", **tiny_overrides)
@@ -83,10 +89,36 @@ def run_sweep(context: DistributedContext, runs: list[dict], *, task: str = "tag
             trained = train_distributed(built.make_model(), built.features, context, task=task,
                                         global_batch_size=global_batch_size, steps=steps, lr=built.lr, seed=seed,
                                         measure_memory=True, measure_peak=measure_peak, progress=False, **run)
-            results.append({**run, "losses": trained.losses, "memory": [r.to_dict() for r in trained.memory]})
+            results.append({**run, "losses": trained.losses, "memory": [r.to_dict() for r in trained.memory],
+                            "collectives": trained.collectives, "timeline": trained.timelines})
         except (RuntimeError, ValueError) as error:
             results.append({**run, "error": f"{type(error).__name__}: {error}"})
         release_freed_heap()  # each run's memory back to the system: a process holds one run's peak, not their sum
+    return results
+
+
+def run_ddp_buckets(context: DistributedContext, *, task: str = "tagging", global_batch_size: int = 16, seed: int = 0,
+                    **tiny_overrides) -> dict[str, dict]:
+    """What DDP keeps on each rank, with ``gradient_as_bucket_view`` on and off (see
+    :mod:`~modlayers.distributed.ddp_buckets`); returns ``{"view" | "plain": {"parameters", "kept", "buckets",
+    "gradients"}}`` for this rank.
+    """
+    from modlayers.distributed.ddp_buckets import measure_ddp_kept_bytes
+    from modlayers.distributed.training_run import rank_share
+    from modlayers.training import batches_from
+
+    built = build_task(task, "tiny", **tiny_overrides)
+    batch = rank_share(next(iter(batches_from(built.features, global_batch_size, shuffle=False)())), context.rank,
+                       context.world_size)
+    results = {}
+    for name, as_view in (("view", True), ("plain", False)):
+        set_seed(seed)
+        model = built.make_model().to(context.device)
+        parameters = sum(p.numel() * p.element_size() for p in model.parameters())
+        kept = measure_ddp_kept_bytes(model, lambda ddp: ddp(**batch).loss, gradient_as_bucket_view=as_view)
+        results[name] = {"parameters": parameters, **kept}
+        del model
+        release_freed_heap()
     return results
 
 
@@ -102,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                    "several give the same losses)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", type=Path, required=True, help="where rank 0 writes the results")
+    p.add_argument("--ddp-buckets-json", type=Path, help="also measure what DDP keeps with gradient_as_bucket_view "
+                   "on and off, and write every rank's result there (rank 0)")
     args = p.parse_args(argv)
     try:
         runs = [parse_run(text) for text in args.runs.split(",")]
@@ -114,6 +148,14 @@ def main(argv: list[str] | None = None) -> int:
                         hidden_dropout=args.dropout, attention_dropout=args.dropout)
     if context.is_main:
         args.json.write_text(json.dumps(results, indent=1))
+    if args.ddp_buckets_json is not None and context.distributed:
+        from modlayers.distributed.rank_memory import gather_objects
+
+        buckets = gather_objects(run_ddp_buckets(context, task=args.task, global_batch_size=args.batch_size,
+                                                 num_hidden_layers=args.layers, hidden_size=args.hidden_size,
+                                                 hidden_dropout=args.dropout, attention_dropout=args.dropout))
+        if context.is_main:
+            args.ddp_buckets_json.write_text(json.dumps(buckets, indent=1))
     # Every result is written: leave at once rather than tear gloo down, which under a loaded machine can
     # abort a rank at exit ("terminate called without an active exception") and fail the launch.
     shutdown(exit_at_once=True)

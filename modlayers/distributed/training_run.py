@@ -25,7 +25,11 @@ from tqdm.auto import tqdm
 
 from modlayers.checkpointing import checkpointable_layers, disable_gradient_checkpointing, enable_gradient_checkpointing
 from modlayers.distributed.launching import DistributedContext
-from modlayers.distributed.rank_memory import RankActivationCounter, RankMemory, gather_rank_memory, measure_state_bytes, step_peak_bytes
+from modlayers.distributed.comm_bytes import CollectiveCounter
+from modlayers.distributed.ddp_buckets import ddp_bucket_bytes
+from modlayers.distributed.rank_memory import (RankActivationCounter, RankMemory, gather_objects,
+                                               gather_rank_memory, measure_state_bytes, step_peak_bytes)
+from modlayers.distributed.step_timeline import record_step_timeline
 from modlayers.distributed.strategies import all_reduce_sum, unwrap, wrap_model
 from modlayers.distributed.tasks import items_in_batch
 from modlayers.training import adamw, batches_from
@@ -103,11 +107,18 @@ class TrainingRun:
         losses: the loss of every step over the whole global batch (the same on every rank).
         memory: every rank's :class:`~modlayers.distributed.rank_memory.RankMemory` of the last step, in rank
             order (``None`` unless ``measure_memory``).
+        collectives: every rank's collectives of the first step, ``{"calls": {kind: n}, "bytes": {kind: bytes}}``
+            (:class:`~modlayers.distributed.comm_bytes.CollectiveCounter`; ``None`` unless ``measure_memory``, and
+            one ``None`` per rank for a single step, which the memory measurement takes).
+        timelines: every rank's :class:`~modlayers.distributed.step_timeline.StepTimeline` of the last step, as a
+            dict (on the CPU with ``measure_memory`` and ``measure_peak``; else ``None``).
     """
 
     model: nn.Module
     losses: list[float]
     memory: list[RankMemory] | None = None
+    collectives: list[dict] | None = None
+    timelines: list[dict] | None = None
 
 
 def _steps(epoch_source: Callable[[], Iterator[dict]], epochs: int, steps: int | None) -> Iterator[dict]:
@@ -131,6 +142,7 @@ def train_distributed(
     use_reentrant: bool = False,
     static_graph: bool = False,
     find_unused_parameters: bool = False,
+    gradient_as_bucket_view: bool = True,
     global_batch_size: int = 32,
     epochs: int = 1,
     steps: int | None = None,
@@ -153,15 +165,18 @@ def train_distributed(
         task: ``"classification"``, ``"qa"`` or ``"tagging"`` (what the loss averages over).
         strategy: ``"none"``, ``"ddp"`` or ``"fsdp2"``.
         checkpointing, use_reentrant: see :func:`enable_checkpointing`.
-        static_graph, find_unused_parameters: DDP's options (:mod:`~modlayers.distributed.strategies`).
+        static_graph, find_unused_parameters, gradient_as_bucket_view: DDP's options
+            (:mod:`~modlayers.distributed.strategies`).
         global_batch_size: examples per optimisation step, all ranks together; must divide by the world size.
         epochs, steps: passes over the data; ``steps`` stops earlier.
         lr, weight_decay, max_grad_norm: AdamW and gradient clipping (``None``: no clipping).
         seed: order of the batches.
         shuffle, trim_padding: as :func:`modlayers.training.batches_from` (trimmed per global batch, so every
             rank's share has the same length).
-        measure_memory: measure every rank's memory during the last step (a collective; rank order).
-        measure_peak: with ``measure_memory``, also the peak (on the CPU through the profiler: slower).
+        measure_memory: measure every rank's memory during the last step and count its collectives during the
+            first (a collective; rank order).
+        measure_peak: with ``measure_memory``, also the peak (on the CPU through the profiler, with the step's
+            memory timeline: slower).
         progress: a tqdm bar on rank 0.
 
     Returns:
@@ -183,7 +198,8 @@ def train_distributed(
             "every rank takes the same number of rows of each batch."
         )
     enable_checkpointing(model, checkpointing, use_reentrant)
-    model = wrap_model(model, strategy, context, static_graph=static_graph, find_unused_parameters=find_unused_parameters)
+    model = wrap_model(model, strategy, context, static_graph=static_graph, find_unused_parameters=find_unused_parameters,
+                       gradient_as_bucket_view=gradient_as_bucket_view)
     model.train()
     optimizer = adamw(model.parameters(), lr=lr, weight_decay=weight_decay)  # fused: works on FSDP2's DTensors too
     epoch_source = batches_from(features, global_batch_size, shuffle=shuffle, seed=seed, trim_padding=trim_padding)
@@ -192,7 +208,7 @@ def train_distributed(
     bar = tqdm(total=total, desc=f"{task} ({strategy}, {context.world_size} rank{'s' * (context.world_size > 1)})",
                disable=not (progress and context.is_main))
     losses: list[float] = []
-    memory = None
+    memory = collectives = timelines = comms = None
     for index, global_batch in enumerate(_steps(epoch_source, epochs, steps)):
         batch = {k: v.to(context.device) for k, v in rank_share(global_batch, context.rank, context.world_size).items()}
         n_rank = items_in_batch(task, batch)
@@ -216,10 +232,23 @@ def train_distributed(
             optimizer.step()
             measured["loss_sum"] = output.loss.item() * n_rank
 
-        peak, source = None, ""
+        peak, source, timeline = None, "", None
         if counter is not None and measure_peak:
-            held = sum(measure_state_bytes(model, optimizer).values())  # parameters, gradients (DDP), Adam state
-            peak, source = step_peak_bytes(step, context.device, held)
+            # parameters, gradients (DDP: in its buckets), Adam state, and plain DDP's buckets beside the gradients
+            held = sum(measure_state_bytes(model, optimizer).values())
+            if strategy == "ddp" and not gradient_as_bucket_view:
+                held += ddp_bucket_bytes(model)
+            if context.device.type == "cpu":
+                timeline = record_step_timeline(step, held)
+                peak, source = timeline.peak()[0], "profiler allocations + state at start"
+            else:
+                peak, source = step_peak_bytes(step, context.device, held)
+        elif measure_memory and index == 0:
+            # the collectives are counted on the first step: a dispatch mode hides the operations' names from the
+            # profiler that draws the last step's timeline (and FSDP2 moves the same bytes every step)
+            comms = CollectiveCounter()
+            with comms:
+                step()
         else:
             step()
         if counter is not None:
@@ -229,8 +258,10 @@ def train_distributed(
                 batch["input_ids"].shape[0], batch["input_ids"].shape[1], state["parameters"], int(measured["gradients"]),
                 state["optimizer_state"], counter.saved_bytes, peak, source,
             ))
+            collectives = gather_objects(comms.summary() if comms is not None else None)
+            timelines = gather_objects(timeline.to_dict()) if timeline is not None else None
         losses.append(all_reduce_sum(measured["loss_sum"], context) / n_global if n_global else 0.0)
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
     bar.close()
-    return TrainingRun(model, losses, memory)
+    return TrainingRun(model, losses, memory, collectives, timelines)
