@@ -1,0 +1,111 @@
+"""Tests for modlayers/model_sources.py: a tiny Llama decoder (random weights) and its tokenizer, built here and
+saved to a temporary folder, fine-tuned through `finetune --model-source`: it gets a pad token and left padding,
+and the head pools the last real token of every row."""
+
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from modlayers import data
+from modlayers.__main__ import main
+from modlayers.finetuning import classification, tagging
+from modlayers.model_sources import is_decoder, load_task_model
+from modlayers.pooling import last_non_pad_index
+
+SPECIAL = ["<unk>", "<s>", "</s>"]
+
+
+def decoder_tokenizer() -> PreTrainedTokenizerFast:
+    """A word-level tokenizer trained on the kit's sentences, like a Llama one: ``<s>`` first, no pad token."""
+    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    texts = [r["text"] for r in data.load_classification("train")]
+    texts += [" ".join(r["words"]) for r in data.load_tagging("train")]
+    backend.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=SPECIAL, min_frequency=2))
+    backend.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B:1",
+                                                           special_tokens=[("<s>", backend.token_to_id("<s>"))])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+@pytest.fixture(scope="module")
+def llama_folder(tmp_path_factory):
+    """A 2-layer Llama (width 32, random weights) and its tokenizer, saved as save_pretrained writes them."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = decoder_tokenizer()
+    assert tokenizer.pad_token is None
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_a_decoder_gets_its_eos_as_pad_token_and_left_padding_for_classification(llama_folder):
+    model, tokenizer = load_task_model("classification", llama_folder, label_names=["a", "b"])
+    assert is_decoder(model.config) and tokenizer.padding_side == "left"
+    assert tokenizer.pad_token == "</s>" and model.config.pad_token_id == tokenizer.eos_token_id
+    _, tagging_tokenizer = load_task_model("tagging", llama_folder, label_names=["O", "B-X", "I-X"])
+    assert tagging_tokenizer.padding_side == "right"  # per-token labels: no pooling to place
+
+
+def test_the_decoder_classifier_pools_the_last_real_token_of_left_padded_rows(llama_folder):
+    model, tokenizer = load_task_model("classification", llama_folder, label_names=["a", "b", "c"])
+    model.eval()
+    batch = tokenizer(["Rain in Osterby .", "The cup game in Quillon was moved to Thursday ."], padding=True,
+                      return_tensors="pt")  # (2, seq), the short row padded on the left
+    seq = batch["input_ids"].shape[1]
+    assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][:, -1].tolist() == [1, 1]
+    pooled = last_non_pad_index(batch["input_ids"], tokenizer.pad_token_id)  # (2,)
+    assert pooled.tolist() == [seq - 1, seq - 1]  # the last column holds every row's last real token
+    with torch.no_grad():
+        logits = model(**batch).logits  # (2, 3)
+        hidden = model.model(**batch).last_hidden_state  # (2, seq, 32)
+    torch.testing.assert_close(logits, model.score(hidden[torch.arange(2), pooled]))
+    with torch.no_grad():  # the short sentence alone, unpadded: the same logits
+        alone = model(**tokenizer(["Rain in Osterby ."], return_tensors="pt")).logits  # (1, 3)
+    torch.testing.assert_close(logits[:1], alone, atol=1e-5, rtol=1e-4)
+
+
+def test_a_tokenizer_with_neither_pad_nor_eos_gets_a_new_pad_token(llama_folder, tmp_path):
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(llama_folder)
+    tokenizer.eos_token = None
+    tokenizer.save_pretrained(tmp_path)
+    LlamaForCausalLM.from_pretrained(llama_folder).save_pretrained(tmp_path)
+    model, tokenizer = load_task_model("classification", tmp_path, label_names=["a", "b"])
+    assert tokenizer.pad_token == "<pad>" and model.config.pad_token_id == len(tokenizer) - 1
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+
+
+def test_finetune_command_trains_the_decoder_from_its_folder_with_left_padding(llama_folder, capsys):
+    status = main(["finetune", "classification", "--model-source", str(llama_folder), "--steps", "3",
+                   "--batch-size", "8", "--validation-size", "16", "--no-progress", "--json"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert f"{llama_folder}, fine-tuned (3 steps)" in out
+
+
+def test_finetune_api_on_the_decoder_keeps_left_padding_in_its_features(llama_folder, monkeypatch):
+    seen = {}
+    real_features = classification.features
+
+    def features(tokenizer, records, max_length=None):
+        out = real_features(tokenizer, records, max_length)
+        seen.setdefault("mask", out["attention_mask"])
+        return out
+
+    monkeypatch.setattr(classification, "features", features)
+    result = classification.finetune(steps=2, batch_size=4, progress=False, evaluations=1, train_size=16,
+                                     validation_size=8, model_source=str(llama_folder))
+    assert result["tokenizer"].padding_side == "left" and result["model_source"] == str(llama_folder)
+    mask = seen["mask"]  # (16, seq): every row ends with a real token, padding is in front
+    assert mask[:, -1].all() and not mask[:, 0].all()
+    assert 0.0 <= result["metric"] <= 1.0
+
+
+def test_the_decoder_tags_words_through_model_source(llama_folder):
+    result = tagging.finetune(steps=2, batch_size=4, progress=False, evaluations=1, train_size=16,
+                              validation_size=8, model_source=str(llama_folder))
+    assert result["steps"] == 2 and result["label_names"] == data.TAGGING_LABELS
