@@ -162,3 +162,15 @@ def test_integer_tags_without_names_are_refused(tmp_path, capsys):
     train = write(tmp_path / "train.jsonl", [{"id": "s1", "tokens": ["Ada", "sang"], "ner_tags": [1, 0]}])
     line = error_line(["tagging", "--data", str(train), "--validation-data", str(train)], capsys)
     assert "unknown tag 1; the tags are ['O']" in line and "--labels" in line
+
+
+def test_the_fine_tunes_and_the_command_import_no_datasets():
+    """The lab works without the `data` extra: only a saved dataset or a hub id imports datasets."""
+    import subprocess
+    import sys
+
+    code = ("import sys, modlayers.finetuning.cli, modlayers.finetuning.classification, modlayers.finetuning.qa, "
+            "modlayers.finetuning.tagging, modlayers.data_sources, modlayers.model_sources; "
+            "print('datasets' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
