@@ -48,7 +48,7 @@ FILE_SUFFIXES = (".jsonl", ".csv", ".json")
 HUB_ALIASES = {
     "glue/sst2": ("nyu-mll/glue", "sst2"),
     "sst2": ("nyu-mll/glue", "sst2"),
-    "conll2003": ("eriktks/conll2003", None),
+    "conll2003": ("lhoestq/conll2003", None),  # the script-free copy (datasets 4 dropped loading scripts)
     "squad": ("rajpurkar/squad", None),
 }
 """Short names for the datasets the field reports on -> ``(hub id, configuration)`` for ``load_dataset``."""

@@ -4,8 +4,8 @@ and the head pools the last real token of every row."""
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from tiny_decoder import save_tiny_llama
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from modlayers import data
 from modlayers.__main__ import main
@@ -13,33 +13,12 @@ from modlayers.finetuning import classification, tagging
 from modlayers.model_sources import is_decoder, load_task_model
 from modlayers.pooling import last_non_pad_index
 
-SPECIAL = ["<unk>", "<s>", "</s>"]
-
-
-def decoder_tokenizer() -> PreTrainedTokenizerFast:
-    """A word-level tokenizer trained on the kit's sentences, like a Llama one: ``<s>`` first, no pad token."""
-    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    texts = [r["text"] for r in data.load_classification("train")]
-    texts += [" ".join(r["words"]) for r in data.load_tagging("train")]
-    backend.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=SPECIAL, min_frequency=2))
-    backend.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B:1",
-                                                           special_tokens=[("<s>", backend.token_to_id("<s>"))])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
-
-
 @pytest.fixture(scope="module")
 def llama_folder(tmp_path_factory):
-    """A 2-layer Llama (width 32, random weights) and its tokenizer, saved as save_pretrained writes them."""
+    """The tiny Llama of tests/tiny_decoder.py, saved to a temporary folder."""
     folder = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = decoder_tokenizer()
-    assert tokenizer.pad_token is None
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_tiny_llama(folder)
+    assert PreTrainedTokenizerFast.from_pretrained(folder).pad_token is None
     return folder
 
 
