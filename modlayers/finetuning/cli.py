@@ -39,6 +39,10 @@ def build_parser(prog: str = "python -m modlayers finetune") -> argparse.Argumen
     parser.add_argument("--json", action="store_true", help="also print the result (without the model) as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--device", default=None, help="train on this device, e.g. cuda (default: the CPU)")
+    parser.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: the task's own for the model)")
+    parser.add_argument("--max-length", type=positive_int, default=None,
+                        help="tokens per sentence or QA window (default: the task's own: 128 for QA, 48 for tagging)")
+    parser.add_argument("--stride", type=positive_int, default=None, help="qa: context tokens shared by neighbouring windows (default: 32)")
     mine = parser.add_argument_group("your own data and model (docs/real_data.md)")
     mine.add_argument("--data", metavar="SOURCE", help="a folder (train.jsonl and validation.jsonl, or a dataset saved with "
                       "save_to_disk), a .csv/.jsonl training file, or a hub dataset id (glue/sst2, conll2003, squad)")
@@ -87,6 +91,8 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
                  if value] + [f"--{f.replace('_', '-')}-column" for f in columns]
         if given:
             parser.error(f"{', '.join(given)} describe(s) your own data; name it with --data SOURCE")
+    if args.stride is not None and args.task != "qa":
+        parser.error(f"--stride applies to the qa task's windows, not to {args.task}")
     if args.labels and args.task == "qa":
         parser.error("--labels does not apply to the qa task (its answers are spans of the context)")
     if args.model_source is not None and args.model == "tiny":
@@ -158,7 +164,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m modlayers finetun
     expected = (ValueError, OSError, ModuleNotFoundError, PretrainedChecksumError)
     model = args.model or "pretrained"
     options = {"model_source": args.model_source, "device": args.device, "train_size": args.train_size,
-               "validation_size": args.validation_size}
+               "validation_size": args.validation_size, "lr": args.lr, "max_length": args.max_length,
+               "stride": args.stride}
     try:
         if args.data is None:
             check_inputs(args.task, model, args.model_source)
