@@ -50,11 +50,19 @@ def load_task_model(task: str, source: str | Path, *, label_names: Sequence[str]
             weights not found in the checkpoint), or a tokenizer that is not a fast one for QA or tagging
             (their offsets and word ids need it).
         FileNotFoundError: ``source`` is a path to no folder.
+        OSError: the checkpoint cannot be read or downloaded (the message names it).
     """
     from modlayers.pretrained import load_pretrained
 
-    model, tokenizer = load_pretrained(task, label_names=None if task == "qa" else label_names,
-                                       source=source, **from_pretrained_kwargs)
+    try:
+        model, tokenizer = load_pretrained(task, label_names=None if task == "qa" else label_names,
+                                           source=source, **from_pretrained_kwargs)
+    except FileNotFoundError:
+        raise  # a path to no folder: the message already names it
+    except OSError as error:  # transformers' word for a checkpoint it cannot find, read or download
+        raise OSError(f"could not load the checkpoint {str(source)!r}: {error} A folder needs the files "
+                          "save_pretrained writes (config.json, the weights, the tokenizer); a hub id needs the "
+                          "network (HF_HUB_OFFLINE unset).") from error
     if task == "tagging" and getattr(tokenizer, "add_prefix_space", None) is False:
         # Byte-level BPE (RoBERTa, GPT-2) reads pre-split words only with a space before each one.
         tokenizer = AutoTokenizer.from_pretrained(str(source), add_prefix_space=True)

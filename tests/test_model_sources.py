@@ -88,3 +88,16 @@ def test_the_decoder_tags_words_through_model_source(llama_folder):
     result = tagging.finetune(steps=2, batch_size=4, progress=False, evaluations=1, train_size=16,
                               validation_size=8, model_source=str(llama_folder))
     assert result["steps"] == 2 and result["label_names"] == data.TAGGING_LABELS
+
+
+@pytest.mark.parametrize("source", ["someone/no-such-model", "EMPTY"])
+def test_a_model_source_that_cannot_load_is_one_error_line_and_nothing_trains(source, tmp_path, monkeypatch, capsys):
+    def work(*args, **kwargs):
+        raise AssertionError("training started with a model that did not load")
+
+    monkeypatch.setattr(classification, "run_steps", work)
+    source = str(tmp_path) if source == "EMPTY" else source  # an empty folder: no config.json
+    status = main(["finetune", "classification", "--model-source", source, "--steps", "2", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "" and len(err.splitlines()) == 1 and err.startswith("error: ")
+    assert source in err
