@@ -101,3 +101,11 @@ def test_a_model_source_that_cannot_load_is_one_error_line_and_nothing_trains(so
     out, err = capsys.readouterr()
     assert status == 2 and out == "" and len(err.splitlines()) == 1 and err.startswith("error: ")
     assert source in err
+
+
+def test_an_encoder_checkpoint_keeps_right_padding_and_its_own_pad_token():
+    from modlayers.pretrained import pretrained_model_dir
+
+    model, tokenizer = load_task_model("classification", pretrained_model_dir(), label_names=["a", "b"])
+    assert not is_decoder(model.config) and tokenizer.padding_side == "right"
+    assert tokenizer.pad_token == "[PAD]" and model.config.pad_token_id == tokenizer.pad_token_id == 0
