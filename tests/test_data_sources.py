@@ -207,3 +207,14 @@ def test_options_for_your_data_without_data_are_refused():
         classification.finetune("tiny", steps=1, columns={"text": "review"})
     with pytest.raises(ValueError, match="apply to your own data"):
         data_sources.task_data_for("qa", None, validation_split="dev")
+
+
+def test_a_saved_dataset_without_the_validation_split_names_the_splits_it_has(saved, tmp_path):
+    only_train = datasets.DatasetDict({"train": datasets.load_from_disk(str(saved["qa"]))["train"]})
+    only_train.save_to_disk(str(tmp_path / "dict"))
+    with pytest.raises(DataSourceError, match=r"has no split\(s\) \['validation'\]; its splits are \['train'\].*--validation-split"):
+        load_task_data("qa", tmp_path / "dict")
+    only_train["train"].save_to_disk(str(tmp_path / "one"))
+    with pytest.raises(DataSourceError, match="holds one saved Dataset, not a DatasetDict"):
+        load_task_data("qa", tmp_path / "one")
+    assert len(load_task_data("qa", tmp_path / "dict", validation_split="train").validation) == 480

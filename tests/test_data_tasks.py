@@ -174,3 +174,21 @@ def test_the_fine_tunes_and_the_command_import_no_datasets():
             "print('datasets' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_json_array_and_csv_cells_of_words_separated_by_spaces_are_read(tmp_path):
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps([{"id": "s1", "words": ["Ada", "sang"], "bio": ["B-PER", "O"]}]))
+    dev = tmp_path / "dev.csv"
+    dev.write_text("id,tokens,bio\ns2,Bo ran home,B-PER O O\n")
+    loaded = load_task_data("tagging", train, validation_data=dev, columns={"tags": "bio"})
+    assert loaded.train == [{"id": "s1", "words": ["Ada", "sang"], "tags": ["B-PER", "O"]}]
+    assert loaded.validation == [{"id": "s2", "words": ["Bo", "ran", "home"], "tags": ["B-PER", "O", "O"]}]
+    assert loaded.label_names == ["O", "B-PER", "I-PER"] and loaded.columns == {"words": "words", "tags": "bio"}
+
+
+def test_integer_labels_without_names_count_from_zero_and_csv_digits_are_integers(tmp_path):
+    train = write(tmp_path / "train.csv", [{"text": "a", "label": "0"}, {"text": "b", "label": "2"}])
+    loaded = load_task_data("classification", train, validation_data=train)
+    assert loaded.label_names == ["0", "1", "2"] and [r["label"] for r in loaded.train] == [0, 2]
+    assert [r["id"] for r in loaded.train] == ["train.csv-0", "train.csv-1"]  # no id column: file and row
