@@ -66,6 +66,8 @@ class TaskData:
         train, validation: the records (see the module docstring for their keys).
         label_names: class or tag names in label-id order (``None`` for QA).
         source: the source as given, for reports.
+        columns: the task's fields -> the columns they were read from.
+        validation_split: the split scored (``"validation"`` unless told otherwise).
     """
 
     train: list[dict]
@@ -73,6 +75,12 @@ class TaskData:
     label_names: list[str] | None
     source: str
     columns: dict[str, str] = field(default_factory=dict)
+    validation_split: str = "validation"
+
+    @property
+    def description(self) -> str:
+        """The source for a report, with the scored split when it is not ``"validation"``."""
+        return self.source if self.validation_split == "validation" else f"{self.source} ({self.validation_split} split)"
 
 
 def load_task_data(
@@ -116,7 +124,8 @@ def load_task_data(
     splits = read_splits(data, validation_data=validation_data, train_split=train_split,
                          validation_split=validation_split)
     train, validation, names, used = convert_rows(task, splits["train"], splits["validation"], columns, label_names)
-    return TaskData(train=train, validation=validation, label_names=names, source=str(data), columns=used)
+    return TaskData(train=train, validation=validation, label_names=names, source=str(data), columns=used,
+                    validation_split=validation_split)
 
 
 def read_splits(data: str | Path, *, validation_data: str | Path | None = None, train_split: str = "train",

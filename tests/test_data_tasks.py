@@ -192,3 +192,12 @@ def test_integer_labels_without_names_count_from_zero_and_csv_digits_are_integer
     loaded = load_task_data("classification", train, validation_data=train)
     assert loaded.label_names == ["0", "1", "2"] and [r["label"] for r in loaded.train] == [0, 2]
     assert [r["id"] for r in loaded.train] == ["train.csv-0", "train.csv-1"]  # no id column: file and row
+
+
+def test_the_report_names_the_scored_split_when_it_is_not_validation(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\nfine,1\n")
+    (tmp_path / "test.csv").write_text("text,label\nfine,1\n")
+    loaded = load_task_data("classification", tmp_path, validation_split="test")
+    assert loaded.description == f"{tmp_path} (test split)"
+    (tmp_path / "validation.csv").write_text("text,label\nfine,1\n")
+    assert load_task_data("classification", tmp_path).description == str(tmp_path)

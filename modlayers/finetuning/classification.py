@@ -273,7 +273,7 @@ def finetune(
     classifier.eval()
     return {
         "task": "classification", "model": model, "model_source": model_source, "pooling": pooling, "steps": run.steps,
-        "data": None if task_data is None else task_data.source, "label_names": list(names),
+        "data": None if task_data is None else task_data.description, "label_names": list(names),
         "metric_name": "accuracy", "metric": run.history[-1]["accuracy"], "baselines": baselines,
         "history": run.history, "seconds": round(time.perf_counter() - start, 2), "stopped_early": run.note,
         "classifier": classifier, "tokenizer": tokenizer,

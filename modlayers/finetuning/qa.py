@@ -391,7 +391,7 @@ def finetune(
     final = run.history[-1]
     return {
         "task": "qa", "model": model, "model_source": model_source,
-        "data": None if task_data is None else task_data.source, "steps": run.steps, "metric_name": "exact_match",
+        "data": None if task_data is None else task_data.description, "steps": run.steps, "metric_name": "exact_match",
         "metric": final["exact_match"], "f1": final["f1"], "baselines": baselines, "history": run.history,
         "seconds": round(time.perf_counter() - clock, 2), "stopped_early": run.note, "trained_parameters": trained,
         "reader": reader, "tokenizer": tokenizer,

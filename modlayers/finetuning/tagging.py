@@ -336,7 +336,7 @@ def finetune(
     tagger.eval()
     return {
         "task": "tagging", "model": model, "model_source": model_source,
-        "data": None if task_data is None else task_data.source, "label_names": list(names), "label_all_subwords": label_all_subwords, "mask_ignored": mask_ignored,
+        "data": None if task_data is None else task_data.description, "label_names": list(names), "label_all_subwords": label_all_subwords, "mask_ignored": mask_ignored,
         "freeze_layers": freeze_layers, "steps": run.steps, "metric_name": "entity F1",
         "metric": run.history[-1]["f1"], "baselines": baselines, "history": run.history, "stopped_early": run.note,
         "seconds": round(time.perf_counter() - start, 2), "tagger": tagger, "tokenizer": tokenizer,
