@@ -222,7 +222,8 @@ def finetune(
         device: train on this device (``"cuda"``; ``None``: the CPU).
 
     Returns:
-        ``{"task": "classification", "model", "pooling", "steps" (done), "metric_name": "accuracy",
+        ``{"task": "classification", "model", "model_source", "data" (``None``: the kit's), "label_names",
+        "pooling", "steps" (done), "metric_name": "accuracy",
         "metric" (validation accuracy after the last step), "baselines": {name: accuracy},
         "history": [{"step", "seconds", "loss", "accuracy", "examples"}, ...], "seconds", "stopped_early"
         (``None``, or the sentence saying that ``max_seconds`` cut the run short), "classifier", "tokenizer"}``.
