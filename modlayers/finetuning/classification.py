@@ -230,6 +230,9 @@ def finetune(
 
     Raises:
         ValueError: unknown ``model`` or ``pooling``, or ``steps``/``batch_size`` below 1.
+        modlayers.data_sources.DataSourceError: a row or split of ``data`` the task cannot use (a ``ValueError``
+            naming the split and the row), raised before any model loads.
+        OSError: a ``model_source`` that cannot be read or downloaded.
 
     Example:
         >>> result = finetune("tiny", steps=20, progress=False)  # doctest: +SKIP

@@ -326,6 +326,9 @@ def finetune(
         ValueError: unknown ``model``, ``steps``/``batch_size``/``eval_every``/``eval_size`` below 1,
             ``freeze_layers`` on the tiny model or out of range, or windows that do not fit (see
             :func:`modlayers.spans.encode_qa_windows`).
+        modlayers.data_sources.DataSourceError: a row or split of ``data`` the task cannot use (a ``ValueError``
+            naming the split and the row), raised before any model loads.
+        OSError: a ``model_source`` that cannot be read or downloaded.
 
     Example:
         >>> result = finetune("tiny", steps=2, batch_size=4, eval_size=8, progress=False)

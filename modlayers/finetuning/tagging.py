@@ -295,6 +295,9 @@ def finetune(
     Raises:
         ValueError: unknown ``model``, ``steps``/``batch_size`` below 1, ``freeze_layers`` with the tiny
             model or beyond the encoder's depth.
+        modlayers.data_sources.DataSourceError: a row or split of ``data`` the task cannot use (a ``ValueError``
+            naming the split and the row), raised before any model loads.
+        OSError: a ``model_source`` that cannot be read or downloaded.
 
     Example:
         >>> result = finetune("tiny", steps=20, progress=False)  # doctest: +SKIP
