@@ -9,7 +9,9 @@ import pytest
 from modlayers.__main__ import main
 from modlayers.data_sources import DataSourceError, load_task_data
 from modlayers.finetuning import classification, qa, tagging
+from modlayers.finetuning.classification import finetune as classification_finetune
 from modlayers.finetuning.qa import finetune as qa_finetune  # the real one: the fixture replaces qa.finetune
+from modlayers.finetuning.tagging import finetune as tagging_finetune
 
 
 @pytest.fixture(autouse=True)
@@ -201,3 +203,9 @@ def test_the_report_names_the_scored_split_when_it_is_not_validation(tmp_path):
     assert loaded.description == f"{tmp_path} (test split)"
     (tmp_path / "validation.csv").write_text("text,label\nfine,1\n")
     assert load_task_data("classification", tmp_path).description == str(tmp_path)
+
+
+def test_the_python_api_refuses_a_model_source_for_the_tiny_model_before_reading_data():
+    for finetune in (qa_finetune, classification_finetune, tagging_finetune):
+        with pytest.raises(ValueError, match="is a pretrained checkpoint; pass model='pretrained'"):
+            finetune("tiny", steps=1, model_source="./somewhere", data="./no/such/data")

@@ -241,6 +241,8 @@ def finetune(
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+    if model_source is not None and model != "pretrained":
+        raise ValueError(f"model_source={model_source!r} is a pretrained checkpoint; pass model='pretrained' with it.")
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
     if steps < 1 or batch_size < 1:

@@ -337,6 +337,8 @@ def finetune(
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+    if model_source is not None and model != "pretrained":
+        raise ValueError(f"model_source={model_source!r} is a pretrained checkpoint; pass model='pretrained' with it.")
     _check_positive("steps", steps)
     _check_positive("batch_size", batch_size)
     for name, value in (("eval_every", eval_every), ("eval_size", eval_size)):

@@ -306,6 +306,8 @@ def finetune(
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+    if model_source is not None and model != "pretrained":
+        raise ValueError(f"model_source={model_source!r} is a pretrained checkpoint; pass model='pretrained' with it.")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be at least 1, got steps={steps}, batch_size={batch_size}.")
     if freeze_layers and model == "tiny":
