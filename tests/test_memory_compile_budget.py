@@ -59,10 +59,10 @@ def test_the_bytes_read_off_the_graph_are_what_the_compiled_step_saves_at_run_ti
 
 
 @pytest.mark.inductor
-def test_inductor_saves_the_same_bytes_as_the_recorded_partition():
+def test_inductor_saves_the_same_bytes_as_its_recorded_partition():
     """Inductor compiles C++ here: about a minute on a busy 2-core machine."""
     model, batch = tiny_model_and_batch(layers=2, hidden_size=H, num_heads=2, seq_len=S, batch=B, dropout=0.0)
-    plan = partition_for_budget(model, batch, 0.5)
+    plan = partition_for_budget(model, batch, 0.5, partitioner="inductor")
     torch._dynamo.reset()
     step = torch.compile(lambda inputs: hidden_state_loss(model, inputs), backend="inductor", fullgraph=True)
     with torch._functorch.config.patch(activation_memory_budget=0.5):
@@ -71,6 +71,20 @@ def test_inductor_saves_the_same_bytes_as_the_recorded_partition():
         loss.backward()
     torch._dynamo.reset()
     assert counter.saved_bytes == plan.saved_bytes
+
+
+def test_inductors_partition_fuses_the_written_out_attention_so_it_keeps_no_seq_len_squared_tensor():
+    model, batch = tiny_model_and_batch(layers=2, hidden_size=H, num_heads=2, seq_len=S, batch=B, dropout=0.0)
+    plan = partition_for_budget(model, batch, 0.0, partitioner="inductor")
+    assert {"_scaled_dot_product_flash_attention_for_cpu_default"} <= set(plan.recomputed_products)
+    assert plan.flops.forward == count_step_flops(model, batch, "off").forward  # the fused kernel counted as two products
+    probabilities = (B, 2, S, S)  # (batch, heads, seq_len, seq_len)
+    written_out = partition_for_budget(model, batch, 1.0)
+    fused = partition_for_budget(model, batch, 1.0, partitioner="inductor")
+    assert any(value.shape == probabilities for value in written_out.saved)
+    assert not any(value.shape == probabilities for value in fused.saved)
+    with pytest.raises(ValueError, match="partitioner must be one of"):
+        partition_for_budget(model, batch, 1.0, partitioner="eager")
 
 
 def test_the_partitioner_redraws_dropout_below_budget_one_which_is_why_dropout_is_refused():

@@ -17,9 +17,11 @@ and compilers that keep the two graphs and run them as they are (no C++ to build
 - **recompute**: the backward graph's operations that are also in the forward graph (FX keeps each
   joint-graph node's name in both), their FLOPs counted by ``FlopCounterMode`` as they run.
 
-Inductor partitions with the same function and the same budget, so its saved set is the same
-(``tests/test_memory_compile_budget.py`` checks the bytes against an inductor-compiled step, counted by
-saved-tensor hooks at run time).
+Inductor partitions with the same min-cut function, but first runs its own decompositions and
+joint-graph passes, which among other things replace the written-out attention by CPU's fused
+attention kernel. ``partitioner="inductor"`` records exactly those graphs (inductor's own
+``partition_fn``, still without generating code): ``tests/test_memory_compile_budget.py`` checks their
+saved bytes against an inductor-compiled step, counted by saved-tensor hooks at run time.
 
 **Dropout is refused.** Below a budget of 1.0 the partitioner may recompute a random operation in the
 backward graph, where it draws new numbers: the backward then uses a dropout mask the forward never
@@ -36,12 +38,34 @@ import torch.fx
 from torch import nn
 from torch._dynamo.backends.common import aot_autograd
 from torch._functorch.partitioners import min_cut_rematerialization_partition
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from modlayers.memory.measure import hidden_state_loss
 from modlayers.memory.recompute_flops import StepFlops
 
 DEFAULT_BUDGETS = (1.0, 0.5, 0.2, 0.0)
+PARTITIONERS = ("min-cut", "inductor")
+
+# Inductor's joint-graph passes turn written-out attention into CPU's fused kernel, which FlopCounterMode's
+# table lacks: count it with torch's own formulas for the fused kernels (forward: q @ k^T and probs @ v;
+# backward: four products, the kernel's internal recompute of the scores not included).
+def _fused_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _fused_attention_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None,
+                                    **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+FUSED_CPU_ATTENTION_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fused_attention_flops,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _fused_attention_backward_flops,
+}
+
+
+def _flop_counter() -> FlopCounterMode:
+    return FlopCounterMode(display=False, custom_mapping=FUSED_CPU_ATTENTION_FLOPS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,13 +116,20 @@ class _CountingInterpreter(torch.fx.Interpreter):
 class _RecordingBackend:
     """A ``torch.compile`` backend: AOTAutograd with the min-cut partitioner; keeps the graphs, counts FLOPs."""
 
-    def __init__(self):
+    def __init__(self, partitioner: str = "min-cut"):
         self.example_inputs = None
         self.forward_graph = self.backward_graph = None
         self.forward_flops = self.backward_flops = self.recompute_flops = None
         self.recomputed = set()
-        self._aot = aot_autograd(fw_compiler=self._forward, bw_compiler=self._backward,
-                                 partition_fn=min_cut_rematerialization_partition)
+        if partitioner == "inductor":  # what inductor does before its code generation, nothing else
+            from torch._inductor.compile_fx import partition_fn
+            from torch._inductor.decomposition import select_decomp_table
+
+            self._aot = aot_autograd(fw_compiler=self._forward, bw_compiler=self._backward, partition_fn=partition_fn,
+                                     decompositions=select_decomp_table())
+        else:
+            self._aot = aot_autograd(fw_compiler=self._forward, bw_compiler=self._backward,
+                                     partition_fn=min_cut_rematerialization_partition)
 
     def __call__(self, graph_module, example_inputs):
         if self.example_inputs is not None:
@@ -113,7 +144,7 @@ class _RecordingBackend:
         self.forward_graph = graph_module
 
         def run(args):
-            with FlopCounterMode(display=False) as counter:
+            with _flop_counter() as counter:
                 result = torch.fx.Interpreter(graph_module).boxed_run(args)
             self.forward_flops = counter.get_total_flops()
             return result
@@ -128,7 +159,7 @@ class _RecordingBackend:
                            if node.op == "call_function" and node.name in forward_nodes}
 
         def run(args):
-            with FlopCounterMode(display=False) as counter:
+            with _flop_counter() as counter:
                 interpreter = _CountingInterpreter(graph_module, counter, self.recomputed)
                 result = interpreter.boxed_run(args)
             self.backward_flops = counter.get_total_flops() - interpreter.named_flops
@@ -156,7 +187,8 @@ def check_no_dropout(model: nn.Module) -> None:
             )
 
 
-def partition_for_budget(model: nn.Module, batch: dict, budget: float, loss_fn=hidden_state_loss) -> BudgetPlan:
+def partition_for_budget(model: nn.Module, batch: dict, budget: float, loss_fn=hidden_state_loss,
+                         partitioner: str = "min-cut") -> BudgetPlan:
     """Compile one training step of ``model`` at ``activation_memory_budget=budget`` and read off the plan.
 
     Runs the step once (forward, loss and backward, compiled as one graph; the gradients land in
@@ -168,6 +200,11 @@ def partition_for_budget(model: nn.Module, batch: dict, budget: float, loss_fn=h
         batch: keyword arguments for ``model``.
         budget: in ``[0, 1]``.
         loss_fn: ``loss_fn(model, batch) -> scalar``, compiled with the model.
+        partitioner: ``"min-cut"``: the min-cut partitioner on the step's own operations, the same
+            products eager runs (FLOPs comparable one to one with the kit's policies); ``"inductor"``:
+            inductor's partition function with its decompositions and joint-graph passes first, the
+            graphs inductor would generate code for. Those passes rewrite the written-out attention into
+            CPU's fused attention kernel, which keeps no ``seq_len x seq_len`` tensor.
 
     Returns:
         A :class:`BudgetPlan`.
@@ -184,9 +221,11 @@ def partition_for_budget(model: nn.Module, batch: dict, budget: float, loss_fn=h
     """
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0.0 <= budget <= 1.0:
         raise ValueError(f"budget must be a number in [0, 1] (activation_memory_budget), got {budget!r}.")
+    if partitioner not in PARTITIONERS:
+        raise ValueError(f"partitioner must be one of {PARTITIONERS}, got {partitioner!r}.")
     model.train()
     check_no_dropout(model)
-    backend = _RecordingBackend()
+    backend = _RecordingBackend(partitioner)
     torch._dynamo.reset()  # compile afresh: the budget is read when the graph is partitioned
     model.zero_grad(set_to_none=True)
     step = torch.compile(lambda inputs: loss_fn(model, inputs), backend=backend, fullgraph=True)
@@ -205,13 +244,14 @@ def partition_for_budget(model: nn.Module, batch: dict, budget: float, loss_fn=h
         saved.append(SavedValue(node.name, tuple(value.shape), value.dtype, value.numel() * value.element_size(),
                                 is_parameter))
     saved_bytes = sum(value.nbytes for value in saved if not value.is_parameter)
-    flops = StepFlops(f"compile budget {budget:g}", backend.forward_flops, backend.backward_flops,
+    label = "compile" if partitioner == "min-cut" else "inductor"
+    flops = StepFlops(f"{label} budget {budget:g}", backend.forward_flops, backend.backward_flops,
                       backend.recompute_flops, saved_bytes)
-    products = tuple(sorted(name for name in backend.recomputed if name.startswith(("mm", "addmm", "bmm"))))
+    products = tuple(sorted(name for name in backend.recomputed if name.startswith(("mm", "addmm", "bmm", "_scaled_dot"))))
     return BudgetPlan(float(budget), tuple(saved), saved_bytes, flops, products)
 
 
 def budget_sweep(model: nn.Module, batch: dict, budgets: Iterable[float] = DEFAULT_BUDGETS,
-                 loss_fn=hidden_state_loss) -> list[BudgetPlan]:
+                 loss_fn=hidden_state_loss, partitioner: str = "min-cut") -> list[BudgetPlan]:
     """:func:`partition_for_budget` for each budget, in order (a few seconds each on a CPU)."""
-    return [partition_for_budget(model, batch, budget, loss_fn) for budget in budgets]
+    return [partition_for_budget(model, batch, budget, loss_fn, partitioner) for budget in budgets]

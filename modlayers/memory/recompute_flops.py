@@ -350,3 +350,29 @@ def minilm_shaped_model_and_batch(layers: int = 6, seq_len: int = 128, batch: in
     model = BertModel(config, add_pooling_layer=False).train()
     input_ids = torch.randint(1, config.vocab_size, (batch, seq_len))
     return model, {"input_ids": input_ids}
+
+
+def pareto_front(steps: Iterable[StepFlops]) -> list[StepFlops]:
+    """The steps no other step beats on both saved bytes and recompute FLOPs, by increasing recompute.
+
+    A step is dominated when another saves no more bytes and recomputes no more FLOPs, and is strictly
+    better in one of the two. Steps with equal costs (``off`` and ``offload`` on a CPU) are all kept.
+
+    Raises:
+        ValueError: a step without ``saved_bytes`` (a prediction: count it with :func:`count_step_flops`).
+
+    Example:
+        >>> front = pareto_front([StepFlops("a", 1, 2, 0, 10), StepFlops("b", 1, 2, 5, 10), StepFlops("c", 1, 2, 5, 4)])
+        >>> [step.policy for step in front]
+        ['a', 'c']
+    """
+    steps = list(steps)
+    for step in steps:
+        if step.saved_bytes is None:
+            raise ValueError(f"{step.policy!r} has no saved_bytes (a prediction?); count it with count_step_flops.")
+
+    def dominated(step):
+        return any(other.saved_bytes <= step.saved_bytes and other.recompute <= step.recompute
+                   and (other.saved_bytes, other.recompute) != (step.saved_bytes, step.recompute) for other in steps)
+
+    return sorted((step for step in steps if not dominated(step)), key=lambda step: (step.recompute, -step.saved_bytes))
