@@ -99,7 +99,10 @@ def test_the_partitioner_redraws_dropout_below_budget_one_which_is_why_dropout_i
         return [p.grad.clone() for p in model.parameters()]
 
     eager = gradients(model)
-    backend = aot_autograd(fw_compiler=make_boxed_func, bw_compiler=make_boxed_func,
+    def run_as_traced(graph_module, example_inputs):
+        return make_boxed_func(graph_module.forward)
+
+    backend = aot_autograd(fw_compiler=run_as_traced, bw_compiler=run_as_traced,
                            partition_fn=min_cut_rematerialization_partition)
     for budget, same in ((1.0, True), (0.0, False)):
         torch._dynamo.reset()
