@@ -124,3 +124,11 @@ def test_a_selective_rule_the_formula_does_not_know_is_refused_by_name():
 def test_layer_forward_flops_refuses_a_size_that_is_not_a_positive_integer(bad):
     with pytest.raises(ValueError, match="seq_len must be a positive integer, got"):
         layer_forward_flops(2, bad, 64, 256)
+
+
+def test_the_docstring_examples_run_as_written():
+    import doctest
+
+    result = doctest.testmod(recompute_flops, extraglobs={"torch": torch, "tiny_model_and_batch": tiny_model_and_batch},
+                             optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
