@@ -204,7 +204,7 @@ def partition_for_budget(model: nn.Module, batch: dict, budget: float, loss_fn=h
             products eager runs (FLOPs comparable one to one with the kit's policies); ``"inductor"``:
             inductor's partition function with its decompositions and joint-graph passes first, the
             graphs inductor would generate code for. Those passes rewrite the written-out attention into
-            CPU's fused attention kernel, which keeps no ``seq_len x seq_len`` tensor.
+            CPU's fused attention kernel, which keeps no attention probabilities.
 
     Returns:
         A :class:`BudgetPlan`.
