@@ -186,10 +186,10 @@ def finetune(
         baselines: precomputed baseline accuracies to report (``None``: computed here, about a second).
 
     Returns:
-        ``{"task": "classification", "model", "pooling", "steps" (done), "metric_name": "accuracy",
+        {"task": "classification", "model", "pooling", "steps" (done), "metric_name": "accuracy",
         "metric" (validation accuracy after the last step), "baselines": {name: accuracy},
         "history": [{"step", "seconds", "loss", "accuracy", "examples"}, ...], "seconds", "stopped_early"
-        (``None``, or the sentence saying that ``max_seconds`` cut the run short), "classifier", "tokenizer"}``.
+        (``None``, or the sentence saying that ``max_seconds`` cut the run short), "classifier", "tokenizer"}.
 
     Raises:
         ValueError: unknown ``model`` or ``pooling``, or ``steps``/``batch_size`` below 1.

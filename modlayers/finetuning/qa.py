@@ -287,11 +287,11 @@ def finetune(
         on_eval: called with each history entry as it is made (e.g. to draw a live curve).
 
     Returns:
-        ``{"task": "qa", "model", "steps" (done), "metric_name": "exact_match", "metric" (validation
+        {"task": "qa", "model", "steps" (done), "metric_name": "exact_match", "metric" (validation
         exact match after the last step), "f1", "baselines": {name: exact match}, "history": [{"step",
         "seconds", "loss", "exact_match", "f1", "examples"}, ...], "seconds", "stopped_early" (``None``, or the
         sentence saying that ``max_seconds`` cut the run short), "trained_parameters", "reader", "tokenizer",
-        "options"}``.
+        "options"}.
 
     Raises:
         ValueError: unknown ``model``, ``steps``/``batch_size``/``eval_every``/``eval_size`` below 1,

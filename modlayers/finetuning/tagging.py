@@ -255,10 +255,10 @@ def finetune(
         baselines: precomputed baseline F1s to report (``None``: computed here, well under a second).
 
     Returns:
-        ``{"task": "tagging", "model", "label_all_subwords", "mask_ignored", "freeze_layers", "steps"
+        {"task": "tagging", "model", "label_all_subwords", "mask_ignored", "freeze_layers", "steps"
         (done), "metric_name": "entity F1", "metric" (validation entity F1 after the last step),
         "baselines": {name: F1}, "history": [{"step", "seconds", "loss", "f1", "examples"}, ...], "seconds",
-        "stopped_early" (``None``, or the sentence saying that ``max_seconds`` cut the run short), "tagger", "tokenizer"}``.
+        "stopped_early" (``None``, or the sentence saying that ``max_seconds`` cut the run short), "tagger", "tokenizer"}.
 
     Raises:
         ValueError: unknown ``model``, ``steps``/``batch_size`` below 1, ``freeze_layers`` with the tiny

@@ -81,6 +81,7 @@ class SavedTensorCounter:
         ``bytes_by_device``: the same split by the type of device that holds them
         (``{"cpu": ..., "cuda": ...}``);
         ``storages``: one :class:`SavedStorage` per distinct storage, in packing order.
+
     The counter keeps no tensor alive after the block.
 
     Example:
