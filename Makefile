@@ -41,7 +41,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 FIRST_NOTEBOOK := $(notdir $(firstword $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
 INSTRUCTOR ?=
 
-.PHONY: install install-instructor lab test test-oldest render bench bench-notebooks assignments grade clean FORCE
+.PHONY: install install-instructor lab test test-oldest render site site-execute bench bench-notebooks assignments grade clean FORCE
 
 # The torch requirement .venv was built with (a .venv older than this file: the default, and nothing to
 # redo). When TORCH differs, .venv's torch is uninstalled and the file rewritten, so the rule below
@@ -70,9 +70,14 @@ $(VENV)/.instructor-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[lab,instructor]"
 	touch $@
 
-# The suite needs the test tools and nbgrader (the assignment tests generate and grade notebooks).
+# The suite needs the test tools, nbgrader (the assignment tests generate and grade notebooks) and the site's
+# builder (tests/test_site.py builds the site).
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e ".[lab,test,instructor]"
+	$(PY) -m pip install --quiet -e ".[lab,test,instructor,site]"
+	touch $@
+
+$(VENV)/.site-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[lab,site]"
 	touch $@
 
 $(OLDEST_VENV)/.installed: pyproject.toml
@@ -101,6 +106,15 @@ test-oldest: $(OLDEST_VENV)/.installed
 render: $(VENV)/.test-installed
 	mkdir -p build/notebooks
 	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks notebooks/*.ipynb
+
+# The course site, offline, in build/site/_build/html (docs/site.md): the lessons with the outputs of their last
+# headless run (build/executed, written by tests/test_notebooks.py), never executed by the build itself.
+# site-execute first runs the lessons whose executed copy is missing or stale.
+site: $(VENV)/.site-installed
+	$(PY) -m modlayers.course.site
+
+site-execute: $(VENV)/.site-installed
+	$(PY) -m modlayers.course.site --execute
 
 bench: install
 	$(PY) -m modlayers bench heads

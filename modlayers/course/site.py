@@ -101,7 +101,7 @@ def executed_copy(source: Path, folder: Path = EXECUTED) -> nbformat.NotebookNod
 def without_outputs_note(source: Path) -> nbformat.NotebookNode:
     """A markdown cell saying this lesson is shown without outputs, and how to render them."""
     return nbformat.v4.new_markdown_cell(
-        ":::{note}\nThis page shows the lesson without its outputs: no executed copy of "
+        ":::{note}\nThis lesson is shown without its outputs: no executed copy of "
         f"`notebooks/{source.name}` matching its current cells was found when the site was built. "
         "Run `make site-execute` (or the notebook tests) and build again, or open the lesson on Binder or Colab "
         "with the buttons above.\n:::")
@@ -205,11 +205,23 @@ def stage(out: Path = BUILD / "src", executed: Path = EXECUTED) -> dict[str, lis
     return report
 
 
+def without_network_prefix() -> list[str]:
+    """``unshare -rn`` where the system allows it: the command then runs with no network at all."""
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
+        return [unshare, "-rn"]
+    return []
+
+
 def build(src: Path = BUILD / "src", output: Path = BUILD) -> subprocess.CompletedProcess:
-    """``jupyter-book build`` of the staged ``src`` into ``output/_build/html``, warnings as errors."""
+    """``jupyter-book build`` of the staged ``src`` into ``output/_build/html``, warnings as errors.
+
+    Where the system allows it (Linux, ``unshare``) the build runs in a network namespace of its own, with no
+    network: a build that tried to fetch anything would fail. ``result.args[0]`` is then ``unshare``.
+    """
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book), "build", str(src), "--path-output", str(output), "--warningiserror",
-               "--keep-going", "--all"]
+    command = [*without_network_prefix(), str(jupyter_book), "build", str(src), "--path-output", str(output),
+               "--warningiserror", "--keep-going", "--all"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg"}
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
