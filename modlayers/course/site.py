@@ -232,6 +232,9 @@ def execute_stale_lessons(executed: Path = EXECUTED, timeout: int = 600) -> list
     from nbclient import NotebookClient
 
     ran = []
+    # The kernel chooses its own matplotlib backend (`%matplotlib inline`), as under `make lab`: a backend forced
+    # by the environment (the Makefile's MPLBACKEND=Agg) would put the doctor's warning about it on the page.
+    os.environ.pop("MPLBACKEND", None)
     for lesson in lessons():
         if executed_copy(lesson, executed) is not None:
             continue
