@@ -131,7 +131,7 @@ def check_arguments(argv: list[str]) -> None:
     """Parse a `python -m modlayers ...` command's arguments with that command's own parser and checks."""
     command, rest = argv[0], argv[1:]
     if command == "memory":
-        from modlayers.memory_cli import build_parser, check_options
+        from modlayers.memory.cli import build_parser, check_options
 
         check_options(build_parser().parse_args(rest))
     elif command == "train":
