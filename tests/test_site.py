@@ -180,3 +180,10 @@ def test_staging_uses_a_current_executed_copy_and_marks_a_lesson_without_one(tmp
     staged_second = nbformat.read(tmp_path / "src" / "notebooks" / second.name, as_version=4)
     assert "shown without its outputs" in staged_second.cells[1].source
     shutil.rmtree(tmp_path / "src")
+
+
+def test_the_readme_stays_a_first_page_and_points_to_the_site():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.encode("utf-8")) <= 8 * 1024, "README.md is a newcomer's first page: move reference to docs/"
+    for needed in ("make lab", "make test", "make site", "docs/api.md", "docs/reference.md", "notebooks/"):
+        assert needed in readme, needed

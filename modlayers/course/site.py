@@ -82,7 +82,9 @@ def save_executed(executed: nbformat.NotebookNode, source: Path, folder: Path = 
     copy.metadata[SOURCES_KEY] = cell_sources_digest(committed)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / source.name
-    nbformat.write(copy, target)
+    partial = target.with_suffix(".partial")
+    nbformat.write(copy, partial)
+    os.replace(partial, target)  # whole or not at all, for a site build staging at the same moment
     return target
 
 
