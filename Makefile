@@ -1,4 +1,5 @@
 # `make lab`  : set up .venv and open JupyterLab on the first notebook.
+# `make site` : build the course site offline in build/site/_build/html (docs/site.md).
 # `make test` : set up .venv and run the whole suite (plus the parity tests on the
 #               oldest supported transformers, in .venv-oldest).
 # Both work on a fresh machine: they create what they need first.

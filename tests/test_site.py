@@ -164,6 +164,10 @@ def test_an_executed_copy_is_used_only_while_the_notebook_keeps_the_cells_it_ran
     nbformat.write(nb, lesson)
     assert site.executed_copy(lesson, tmp_path / "executed") is None
     assert site.executed_copy(tmp_path / "02_never_run.ipynb", tmp_path / "executed") is None
+    edited_run = nbformat.from_dict(run)
+    edited_run.cells[1].source = "print('not the lesson')"  # a run whose cells were changed before running
+    site.save_executed(edited_run, lesson, tmp_path / "executed")
+    assert site.executed_copy(lesson, tmp_path / "executed") is None
 
 
 def test_staging_uses_a_current_executed_copy_and_marks_a_lesson_without_one(tmp_path):

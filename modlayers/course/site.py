@@ -74,12 +74,13 @@ def save_executed(executed: nbformat.NotebookNode, source: Path, folder: Path = 
     """Keep ``executed`` (a run of the notebook at ``source``) as the site's copy of that lesson.
 
     Cells the runner appended after the notebook's own (measurements) are dropped; the copy records the
-    digest of the committed cells it ran, so :func:`executed_copy` can tell when the notebook has changed since.
+    digest of the cells it ran, so :func:`executed_copy` uses it only while the committed notebook has the same
+    cells (a run of edited cells is never shown as the lesson's).
     """
     committed = nbformat.read(source, as_version=4)
     copy = nbformat.from_dict(json.loads(json.dumps(executed)))
     copy.cells = copy.cells[: len(committed.cells)]
-    copy.metadata[SOURCES_KEY] = cell_sources_digest(committed)
+    copy.metadata[SOURCES_KEY] = cell_sources_digest(copy)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / source.name
     partial = target.with_suffix(".partial")
