@@ -2,7 +2,7 @@
 # `make site` : build the course site offline in build/site/_build/html (docs/site.md).
 # `make test` : set up .venv and run the whole suite (plus the parity tests on the
 #               oldest supported transformers, in .venv-oldest).
-# Both work on a fresh machine: they create what they need first.
+# All three work on a fresh machine: they create what they need first.
 # Instructors (nbgrader: generate and grade the assignments) add the `instructor` extra:
 # `make install-instructor`, or INSTRUCTOR=1 with any target (`make lab INSTRUCTOR=1`).
 

@@ -52,7 +52,7 @@ def test_make_install_leaves_out_the_instructor_extra_unless_asked():
                            check=True).stdout
     assert ".[lab,instructor]" in asked
     tests = subprocess.run(["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert ".[lab,test,instructor]" in tests  # the assignment tests run nbgrader
+    assert ".[lab,test,instructor,site]" in tests  # the assignment tests run nbgrader; tests/test_site.py builds the site
 
 
 def _children(pid: int) -> list[int]:
