@@ -1,7 +1,8 @@
 # `make lab`  : set up .venv and open JupyterLab on the first notebook.
+# `make site` : build the course site offline in build/site/_build/html (docs/site.md).
 # `make test` : set up .venv and run the whole suite (plus the parity tests on the
 #               oldest supported transformers, in .venv-oldest).
-# Both work on a fresh machine: they create what they need first.
+# All three work on a fresh machine: they create what they need first.
 # Instructors (nbgrader: generate and grade the assignments) add the `instructor` extra:
 # `make install-instructor`, or INSTRUCTOR=1 with any target (`make lab INSTRUCTOR=1`).
 
@@ -41,7 +42,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 FIRST_NOTEBOOK := $(notdir $(firstword $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))))
 INSTRUCTOR ?=
 
-.PHONY: install install-instructor lab test test-oldest render bench bench-notebooks assignments grade clean FORCE
+.PHONY: install install-instructor lab test test-oldest render site site-execute bench bench-notebooks assignments grade clean FORCE
 
 # The torch requirement .venv was built with (a .venv older than this file: the default, and nothing to
 # redo). When TORCH differs, .venv's torch is uninstalled and the file rewritten, so the rule below
@@ -70,10 +71,15 @@ $(VENV)/.instructor-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[lab,instructor]"
 	touch $@
 
-# The suite needs the test tools, nbgrader (the assignment tests generate and grade notebooks) and datasets
-# (the tests of `finetune --data` read datasets saved with save_to_disk; nothing is downloaded).
+# The suite needs the test tools, nbgrader (the assignment tests generate and grade notebooks), datasets
+# (the tests of `finetune --data` read datasets saved with save_to_disk; nothing is downloaded) and the site's
+# builder (tests/test_site.py builds the site).
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e ".[lab,test,instructor,data]"
+	$(PY) -m pip install --quiet -e ".[lab,test,instructor,data,site]"
+	touch $@
+
+$(VENV)/.site-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[lab,site]"
 	touch $@
 
 $(OLDEST_VENV)/.installed: pyproject.toml
@@ -102,6 +108,15 @@ test-oldest: $(OLDEST_VENV)/.installed
 render: $(VENV)/.test-installed
 	mkdir -p build/notebooks
 	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks notebooks/*.ipynb
+
+# The course site, offline, in build/site/_build/html (docs/site.md): the lessons with the outputs of their last
+# headless run (build/executed, written by tests/test_notebooks.py), never executed by the build itself.
+# site-execute first runs the lessons whose executed copy is missing or stale.
+site: $(VENV)/.site-installed
+	$(PY) -m modlayers.course.site
+
+site-execute: $(VENV)/.site-installed
+	$(PY) -m modlayers.course.site --execute
 
 bench: install
 	$(PY) -m modlayers bench heads

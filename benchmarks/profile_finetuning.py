@@ -30,7 +30,7 @@ PHASES = {
     "optimizer step": [("adam.py", "step"), ("adamw.py", "step"), ("optimizer.py", "wrapper")],
     "evaluation": [("classification.py", "accuracy"), ("tagging.py", "validation_f1"), ("pipelines.py", "evaluate_qa"),
                    ("classification.py", "evaluate"), ("tagging.py", "evaluate"), ("qa.py", "evaluate")],
-    "tokenization": [("tokenization_utils_base.py", "__call__"), ("spans.py", "encode_qa_windows")],
+    "tokenization": [("tokenization_utils_base.py", "__call__"), ("spans/windows.py", "encode_qa_windows")],
 }
 
 

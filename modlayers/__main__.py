@@ -9,22 +9,43 @@ Commands:
     doctor        check what the kit needs against what is installed (--json for machines)
 """
 
+import importlib.util
 import sys
+from pathlib import Path
+
+# The benchmarks are scripts of the repository (benchmarks/), not modules of the package: `bench` runs them there.
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load_benchmark(name: str):
+    """The repository's ``benchmarks/<name>.py`` as a module; FileNotFoundError where the kit has no repository."""
+    path = BENCHMARKS / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"the benchmark {path} is not there: the benchmarks ship with the repository, not "
+                                "with the installed package; clone the repository and run the command from it.")
+    spec = importlib.util.spec_from_file_location(f"modlayers_benchmark_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # classes defined there (dataclasses, pickling) find their module
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:2] == ["bench", "heads"]:
-        from modlayers.benchmark_heads import main as bench_heads
-
-        return bench_heads(argv[2:])
+        try:
+            benchmark = load_benchmark("heads")
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return benchmark.main(argv[2:])
     if argv[:1] == ["bench"]:  # "bench" alone or with --help: the one benchmark it has
         asked = argv[1:2] in (["-h"], ["--help"])
         print("usage: python -m modlayers bench heads [options]; its options: python -m modlayers bench heads --help",
               file=sys.stdout if asked else sys.stderr)
         return 0 if asked else 2
     if argv[:1] == ["memory"]:
-        from modlayers.memory_cli import main as memory
+        from modlayers.memory.cli import main as memory
 
         return memory(argv[1:])
     if argv[:1] == ["assignments"]:

@@ -14,7 +14,7 @@ import pytest
 import modlayers.data
 import modlayers.distributed.cli as train_cli
 import modlayers.finetuning.classification as classification
-import modlayers.memory_cli as memory_cli
+import modlayers.memory.cli as memory_cli
 import modlayers.pretrained as pretrained
 from modlayers.__main__ import main
 from modlayers.command_line import input_file, output_file, positive_int, probability
@@ -180,8 +180,10 @@ def exits_2_status(argv, capsys) -> str:
     (["assignments", "generate", "--solutions", "no/such/folder"], "argument --solutions: no such folder, got 'no/such/folder'"),
 ])
 def test_bench_and_assignments_refuse_bad_values_in_one_line(argv, says, capsys, monkeypatch):
-    import modlayers.benchmark_heads as benchmark_heads
+    import modlayers.__main__ as command
 
+    benchmark_heads = command.load_benchmark("heads")  # benchmarks/heads.py, the module `bench heads` runs
+    monkeypatch.setattr(command, "load_benchmark", lambda name: benchmark_heads)
     monkeypatch.setattr(benchmark_heads, "benchmark", lambda *a, **k: pytest.fail("benchmarked before checking"))
     assert says in exits_2(argv, capsys)
 
@@ -219,3 +221,12 @@ def test_output_and_input_files(tmp_path):
     (tmp_path / "here.txt").write_text("x")
     assert input_file(str(tmp_path / "here.txt")).read_text() == "x"
 
+
+
+def test_bench_heads_without_the_repositorys_benchmarks_says_where_they_are(capsys, monkeypatch, tmp_path):
+    import modlayers.__main__ as command
+
+    monkeypatch.setattr(command, "BENCHMARKS", tmp_path)  # an installed kit without the repository
+    assert main(["bench", "heads", "--repeats", "1"]) == 2
+    error = one_error_line(capsys)
+    assert str(tmp_path / "heads.py") in error and "clone the repository" in error

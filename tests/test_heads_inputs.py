@@ -1,6 +1,6 @@
 """Bad input to the heads: a clear error, raised before the base model runs.
 
-Each case here is listed, with its message, in the README's reference section.
+Each case here is listed, with its message, in docs/differences.md ("Bad input").
 Also the behaviours that replace upstream's silent wrong answers.
 """
 

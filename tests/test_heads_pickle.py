@@ -1,6 +1,6 @@
 """Every head can be pickled and saved whole with ``torch.save(model)`` (x-transformers#141, #272).
 
-A module-level head class as the README writes it, for each of the three heads, and the classes that
+A module-level head class as docs/using.md writes it, for each of the three heads, and the classes that
 ``modlayers.pretrained.head_class`` / ``load_pretrained`` build with ``type()``: those are found by name,
 also in a fresh process where they were never built.
 """

@@ -13,7 +13,8 @@ REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["ur
 OWNER_NAME = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+)", REPOSITORY).group(1)
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted(
     (ROOT / "notebooks" / "assignments").glob("*/*.ipynb"))
-TEXT_FILES = [ROOT / "README.md", ROOT / "notebooks" / "assignments" / "README.md", *sorted((ROOT / "modlayers").rglob("*.py"))]
+TEXT_FILES = [ROOT / "README.md", ROOT / "notebooks" / "assignments" / "README.md", *sorted((ROOT / "docs").glob("*")),
+              *sorted((ROOT / "modlayers").rglob("*.py"))]
 
 # Any address of a GitHub repository, as a clone URL, a Colab link or a Binder link; group 1 is owner/name.
 ANY_REPOSITORY = re.compile(

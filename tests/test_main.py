@@ -24,3 +24,12 @@ def test_bench_with_help_names_its_one_benchmark_and_bench_alone_fails(capsys):
     assert "python -m modlayers bench heads" in capsys.readouterr().out
     assert main(["bench"]) == 2
     assert "bench heads --help" in capsys.readouterr().err
+
+
+def test_bench_heads_runs_the_repositorys_benchmark_script(capsys):
+    """`bench heads` runs benchmarks/heads.py: one tiny repeat of each head against transformers' own."""
+    assert main(["bench", "heads", "--repeats", "1", "--batch", "1", "--seq-len", "8", "--hidden", "32",
+                 "--heads", "2", "--layers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "worst median ratio" in out
+    assert all(task in out for task in ("sequence", "question", "token")), out

@@ -52,7 +52,7 @@ def test_make_install_leaves_out_the_instructor_extra_unless_asked():
                            check=True).stdout
     assert ".[lab,instructor]" in asked
     tests = subprocess.run(["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert ".[lab,test,instructor,data]" in tests  # the assignment tests run nbgrader, the data tests datasets
+    assert ".[lab,test,instructor,data,site]" in tests  # nbgrader, datasets, and the site builder for tests/test_site.py
     assert ",data" not in plain  # the lab needs no datasets
 
 

@@ -19,6 +19,7 @@ from notebook_runner import (  # noqa: F401  (MEASURE_CELL: tests/test_assignmen
     execute_notebook,
 )
 
+from modlayers.course.site import save_executed
 from modlayers.stated_figures import compare_runs
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -58,6 +59,7 @@ def test_notebook_runs_headless_without_errors_within_memory_budget(path):
     assert run.tree_peak_bytes < PEAK_MEMORY_BUDGET_BYTES, (
         f"{path.name} peaked at {run.tree_peak_bytes / 2**20:.0f} MiB counting the kernel and the processes it "
         f"started (the kernel alone: {run.kernel_peak_bytes / 2**20:.0f} MiB)")
+    save_executed(run.notebook, path)  # the course site shows this run's outputs (docs/site.md)
 
 
 @pytest.mark.notebook

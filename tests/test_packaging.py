@@ -67,11 +67,12 @@ def test_the_lab_extra_has_what_transformers_trainer_needs():
 
 
 def test_the_readme_trainer_example_runs(tmp_path):
-    """The README's first example and its Trainer example, as a student runs them one after the other."""
+    """The first example of "Use it in your own code" (docs/using.md) and its Trainer example, as a student runs
+    them one after the other."""
     import subprocess
     import sys
 
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "using.md").read_text(), flags=re.S)
     first = next(block for block in blocks if "class MyClassifier" in block)
     trainer = next(block for block in blocks if "Trainer(" in block)
     result = subprocess.run([sys.executable, "-c", first + trainer], cwd=tmp_path, capture_output=True, text=True,

@@ -1,11 +1,12 @@
-"""The README's commands run as written: every line of its ```bash blocks, from the repository's folder,
-after the README's set-up (`make install`: the kit in `.venv`).
+"""The commands of the README and of the site's pages (`docs/*.md`) run as written: every line of their ```bash
+blocks, from the repository's folder, after the README's set-up (`make install`: the kit in `.venv`).
 
 The cheap ones run exactly as written (the doctor, `--help`, `export`); the ones that train or measure
 run with small sizes appended (argparse lets a later option override an earlier one); the expensive ones
 are not run, each with the reason in :data:`NOT_RUN`, but their program must exist and their arguments
 must pass the command's own parser (a `make` line: `make -n`). A README line in none of these lists
-fails the test, so a new command cannot slip in untried.
+fails the test, so a new command cannot slip in untried. The complete Python examples (those starting with
+`import`) run too.
 """
 
 import os
@@ -19,6 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+# The README and every page of the site written in Markdown: their commands move with their text.
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 # Run as written, with these options appended: the same command on small sizes, in seconds.
 SMALL = {
@@ -30,6 +33,7 @@ SMALL = {
 NOT_RUN = {
     "make lab": "installs the kit and serves JupyterLab until stopped (tests/test_make_lab.py starts it)",
     "make test": "installs everything and runs the whole suite",
+    "make site": "builds the whole site (a minute; site-execute first runs the stale lessons): tests/test_site.py builds it",
     "make install": "creates .venv and installs from the network",
     "jupyter nbconvert": "executes a whole notebook; tests/test_notebooks.py executes every one",
     "-m pytest tests/test_notebooks.py": "executes a notebook; that file is part of the suite",
@@ -43,8 +47,9 @@ PROGRAMS_IN_THE_KITS_ENVIRONMENT = ("python", "pip", "torchrun", "jupyter", "pyt
 
 
 def readme_commands() -> list[str]:
-    """Every command line of the README's ```bash blocks, without its comment."""
-    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    """Every command line of the ```bash blocks of the README and the site's pages, without its comment."""
+    blocks = [block for page in PAGES for block in re.findall(r"```bash\n(.*?)```", page.read_text(encoding="utf-8"),
+                                                               flags=re.S)]
     commands = []
     for block in blocks:
         for line in block.splitlines():
@@ -126,7 +131,7 @@ def check_arguments(argv: list[str]) -> None:
     """Parse a `python -m modlayers ...` command's arguments with that command's own parser and checks."""
     command, rest = argv[0], argv[1:]
     if command == "memory":
-        from modlayers.memory_cli import build_parser, check_options
+        from modlayers.memory.cli import build_parser, check_options
 
         check_options(build_parser().parse_args(rest))
     elif command == "train":
@@ -147,7 +152,8 @@ def check_arguments(argv: list[str]) -> None:
 
 
 def test_the_readmes_own_code_example_runs(tmp_path):
-    examples = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    examples = [b for page in PAGES for b in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"),
+                                                        flags=re.S)
                 if b.startswith("import")]  # the complete ones (the others are fragments of a reference)
     assert examples
     for example in examples:

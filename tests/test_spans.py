@@ -1,4 +1,4 @@
-"""Tests for modlayers/spans.py: span decoding, character mapping, windows over long contexts."""
+"""Tests for modlayers/spans/ (decoding, offsets, windows): span decoding, character mapping, windows over long contexts."""
 
 import pytest
 import torch
@@ -309,10 +309,11 @@ def test_decode_answers_rejects_logits_for_other_windows(tokenizer):
 def test_docstring_examples_of_the_module_hold():
     import doctest
 
-    import modlayers.spans
+    from modlayers.spans import decoding, offsets, windows
 
-    result = doctest.testmod(modlayers.spans, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
+    results = [doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+               for module in (decoding, offsets, windows)]
+    assert sum(r.attempted for r in results) > 0 and sum(r.failed for r in results) == 0
 
 
 def test_equal_scores_are_ordered_by_start_then_end():

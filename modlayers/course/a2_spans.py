@@ -2,16 +2,16 @@
 
 Graded parts (one nbgrader check cell each, 7 points in all):
 
-=============================  ======  ===================================================
-part                           points  behaviour
-=============================  ======  ===================================================
+===============================  ======  ===================================================
+part                             points  behaviour
+===============================  ======  ===================================================
 ``best_spans``
-  ``"best spans"``             3       start <= end, max_answer_length, n-best order and scores
-  ``"few valid spans"``        1       fewer valid spans than n_best: return only those
+  ``"best spans"``               3       start <= end, max_answer_length, n-best order and scores
+  ``"few valid spans"``          1       fewer valid spans than n_best: return only those
 ``qa_loss``
-  ``"answers in the window"``  2       mean of start and end cross-entropies, out-of-window ignored
-  ``"no answer in the window"`` 1      every position outside: 0.0, not NaN, still connected
-=============================  ======  ===================================================
+  ``"answers in the window"``    2       mean of start and end cross-entropies, out-of-window ignored
+  ``"no answer in the window"``  1       every position outside: 0.0, not NaN, still connected
+===============================  ======  ===================================================
 
 transformers' own QA loss (``CrossEntropyLoss(ignore_index=seq_len)``) gives NaN when no answer is in
 the window; it loses only the last part's point.

@@ -222,11 +222,11 @@ def finetune(
         device: train on this device (``"cuda"``; ``None``: the CPU).
 
     Returns:
-        ``{"task": "classification", "model", "model_source", "data" (``None``: the kit's), "label_names",
+        {"task": "classification", "model", "model_source", "data" (``None``: the kit's), "label_names",
         "pooling", "steps" (done), "metric_name": "accuracy",
         "metric" (validation accuracy after the last step), "baselines": {name: accuracy},
         "history": [{"step", "seconds", "loss", "accuracy", "examples"}, ...], "seconds", "stopped_early"
-        (``None``, or the sentence saying that ``max_seconds`` cut the run short), "classifier", "tokenizer"}``.
+        (``None``, or the sentence saying that ``max_seconds`` cut the run short), "classifier", "tokenizer"}.
 
     Raises:
         ValueError: unknown ``model`` or ``pooling``, or ``steps``/``batch_size`` below 1.

@@ -315,12 +315,12 @@ def finetune(
         device: train on this device (``"cuda"``; ``None``: the CPU).
 
     Returns:
-        ``{"task": "qa", "model", "model_source", "data" (``None``: the kit's), "steps" (done),
+        {"task": "qa", "model", "model_source", "data" (``None``: the kit's), "steps" (done),
         "metric_name": "exact_match", "metric" (validation
         exact match after the last step), "f1", "baselines": {name: exact match}, "history": [{"step",
         "seconds", "loss", "exact_match", "f1", "examples"}, ...], "seconds", "stopped_early" (``None``, or the
         sentence saying that ``max_seconds`` cut the run short), "trained_parameters", "reader", "tokenizer",
-        "options"}``.
+        "options"}.
 
     Raises:
         ValueError: unknown ``model``, ``steps``/``batch_size``/``eval_every``/``eval_size`` below 1,

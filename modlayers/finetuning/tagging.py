@@ -286,11 +286,11 @@ def finetune(
         device: train on this device (``"cuda"``; ``None``: the CPU).
 
     Returns:
-        ``{"task": "tagging", "model", "model_source", "data" (``None``: the kit's), "label_names",
+        {"task": "tagging", "model", "model_source", "data" (``None``: the kit's), "label_names",
         "label_all_subwords", "mask_ignored", "freeze_layers", "steps"
         (done), "metric_name": "entity F1", "metric" (validation entity F1 after the last step),
         "baselines": {name: F1}, "history": [{"step", "seconds", "loss", "f1", "examples"}, ...], "seconds",
-        "stopped_early" (``None``, or the sentence saying that ``max_seconds`` cut the run short), "tagger", "tokenizer"}``.
+        "stopped_early" (``None``, or the sentence saying that ``max_seconds`` cut the run short), "tagger", "tokenizer"}.
 
     Raises:
         ValueError: unknown ``model``, ``steps``/``batch_size`` below 1, ``freeze_layers`` with the tiny

@@ -4,38 +4,37 @@ Every checkpointing policy goes through the kit's own switch,
 :func:`~modlayers.checkpointing.enable_gradient_checkpointing` (which also reaches
 transformers' ``GradientCheckpointingLayer`` s); none adds a second mechanism.
 
-=================  ==============================================================
-``off``            keep everything (the baseline)
-``every-layer``    checkpoint every layer: keep only each layer's inputs (its
-                   hidden states, and what it gets by keyword: the attention bias)
-``every-N``        checkpoint layers 0, N, 2N, ... (e.g. ``every-2``)
-``selective``      checkpoint every layer, but keep the outputs of the matrix
-                   multiplications (torch's selective activation checkpointing,
-                   ``create_selective_checkpoint_contexts``, passed as
-                   ``context_fn``): only the cheap element-wise work is redone
-``attention-core`` checkpoint only each layer's attention core (scores, softmax,
-                   dropout, weighted sum; a ``TinyTransformerAttentionCore``): its
-                   4-byte tensors that grow with the square of the sequence length
-                   go (its 1-byte dropout mask stays), the projections and the MLP
-                   keep theirs (what Megatron-LM calls selective activation
-                   recomputation). Needs a model whose
-                   attention core is a checkpointable layer (the kit's
-                   ``TinyTransformerModel``)
-``offload``        no checkpointing; move every saved tensor to CPU memory
-                   (``torch.autograd.graph.save_on_cpu``). On a GPU it saves the
-                   device memory of *all* the activations (the full ``off``
-                   count moves to host: most copy traffic of any policy); on a
-                   CPU the "offloaded" tensors stay in the same memory, so it
-                   saves nothing there
-``checkpoint-and-offload``
-                   checkpoint every layer AND hold what each checkpoint keeps
-                   (its positional inputs, the hidden states) in host memory:
-                   transformers' ``gradient_checkpointing_enable(offload=True)``.
-                   On a GPU the device keeps only the keyword inputs (the
-                   attention bias) and what the layers outside the checkpoints
-                   save; only ``layers x batch x seq_len x hidden`` values are
-                   copied. On a CPU nothing moves and nothing is saved
-=================  ==============================================================
+==========================  ==============================================================
+``off``                     keep everything (the baseline)
+``every-layer``             checkpoint every layer: keep only each layer's inputs (its
+                            hidden states, and what it gets by keyword: the attention bias)
+``every-N``                 checkpoint layers 0, N, 2N, ... (e.g. ``every-2``)
+``selective``               checkpoint every layer, but keep the outputs of the matrix
+                            multiplications (torch's selective activation checkpointing,
+                            ``create_selective_checkpoint_contexts``, passed as
+                            ``context_fn``): only the cheap element-wise work is redone
+``attention-core``          checkpoint only each layer's attention core (scores, softmax,
+                            dropout, weighted sum; a ``TinyTransformerAttentionCore``): its
+                            4-byte tensors that grow with the square of the sequence length
+                            go (its 1-byte dropout mask stays), the projections and the MLP
+                            keep theirs (what Megatron-LM calls selective activation
+                            recomputation). Needs a model whose
+                            attention core is a checkpointable layer (the kit's
+                            ``TinyTransformerModel``)
+``offload``                 no checkpointing; move every saved tensor to CPU memory
+                            (``torch.autograd.graph.save_on_cpu``). On a GPU it saves the
+                            device memory of *all* the activations (the full ``off``
+                            count moves to host: most copy traffic of any policy); on a
+                            CPU the "offloaded" tensors stay in the same memory, so it
+                            saves nothing there
+``checkpoint-and-offload``  checkpoint every layer AND hold what each checkpoint keeps
+                            (its positional inputs, the hidden states) in host memory:
+                            transformers' ``gradient_checkpointing_enable(offload=True)``.
+                            On a GPU the device keeps only the keyword inputs (the
+                            attention bias) and what the layers outside the checkpoints
+                            save; only ``layers x batch x seq_len x hidden`` values are
+                            copied. On a CPU nothing moves and nothing is saved
+==========================  ==============================================================
 
 ``checkpoint_sequential``-style segments need a stack whose layers can be grouped;
 they live in :mod:`modlayers.memory.segments`.

@@ -86,6 +86,7 @@ class SavedTensorCounter:
         ``saved_bytes`` where they are held: under ``"cpu"``);
         ``copied_to_host_bytes``: the part of them actually copied (all of it from a GPU; none on
         a CPU, where the host tensor is the saved tensor itself).
+
     The counter keeps no tensor alive after the block.
 
     Example:

@@ -1,6 +1,6 @@
 """Benchmark: forward + backward of the kit's heads against transformers' own, same weights.
 
-``python -m modlayers bench heads [--repeats N] [--batch B] [--seq-len T] ...``
+``python -m modlayers bench heads [--repeats N] [--batch B] [--seq-len T] ...`` (or ``python benchmarks/heads.py ...``)
 
 For each task, transformers' ``LlamaFor<Task>`` and the kit's head on
 ``LlamaPreTrainedModel`` get identical weights and the same batch (right padding
@@ -14,6 +14,7 @@ tensor values) weigh the most; inside ``torch.compile`` they are skipped.
 """
 
 import statistics
+import sys
 import time
 
 import torch
@@ -168,3 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(row["median_ratio"] for row in rows)
     print(f"worst median ratio {worst:.3f} (target <= 1.03)")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
