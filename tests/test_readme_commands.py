@@ -9,6 +9,7 @@ fails the test, so a new command cannot slip in untried. The complete Python exa
 `import`) run too.
 """
 
+import itertools
 import os
 import re
 import shlex
@@ -42,6 +43,11 @@ NOT_RUN = {
     "finetune classification --model pretrained": "160 steps of MiniLM: minutes (tests/test_finetuning_*.py run a few)",
     "assignments generate": "rewrites notebooks/assignments/student with nbgrader (tests/test_assignments.py runs it)",
     "assignments grade": "needs a class's submissions (tests/test_assignments.py grades a generated class)",
+    "topics-": "the offline example of docs/real_data.md: its commands share one folder, so "
+               "tests/test_real_data_docs.py runs the block as pasted",
+    "--device cuda": "needs hub access and a GPU (the published recipes; benchmarks/real_data.py runs them)",
+    "benchmarks/real_data.py": "needs hub access, the data extra and a GPU; tests/test_benchmark_real_data.py runs its "
+                               "three runs offline on the kit's data",
 }
 PROGRAMS_IN_THE_KITS_ENVIRONMENT = ("python", "pip", "torchrun", "jupyter", "pytest")
 
@@ -52,7 +58,13 @@ def readme_commands() -> list[str]:
                                                                flags=re.S)]
     commands = []
     for block in blocks:
-        for line in block.splitlines():
+        lines = iter(block.replace("\\\n", " ").splitlines())  # a line ending in \ goes on in the next
+        for line in lines:
+            heredoc = re.search(r"<<'(\w+)'", line)
+            if heredoc:  # the script fed to it is part of the command, up to its closing word
+                body = list(itertools.takewhile(lambda rest, end=heredoc.group(1): rest != end, lines))
+                commands.append("\n".join([line, *body, heredoc.group(1)]))
+                continue
             words = shlex.split(line, comments=True)
             if words:
                 commands.append(shlex.join(words))

@@ -5,7 +5,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ def commands() -> list[list[str]]:
     found = []
     for block in BASH:
         for command in block.replace("\\\n", " ").splitlines():
-            if command.startswith("python -m modlayers finetune ") and "{" not in command:
+            if command.startswith(".venv/bin/python -m modlayers finetune ") and "{" not in command:
                 found.append(shlex.split(command)[4:])
     return found
 
@@ -38,7 +37,8 @@ def test_each_finetune_command_on_the_page_parses(argv):
 
 def test_the_offline_example_runs_as_pasted(tmp_path):
     block = next(b for b in BASH if "topics-train.csv" in b)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # `python`: this one
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")  # the page's commands call the kit's environment by its path
     result = subprocess.run(["bash", "-e", "-c", block.replace("--steps 40", "--steps 4 --no-progress")], cwd=tmp_path,
                             capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
