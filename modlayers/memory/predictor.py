@@ -36,7 +36,9 @@ one layer's whole parameters before it runs and prefetch the next: two of the la
   ``s*b*h*(34 + 5*a*s/h)`` bytes for 16-bit activations with 1-byte dropout masks; a checkpointed layer keeps
   its input, ``2*s*b*h``; the selective policy (``attention-core``: recompute the attention core) ``34*s*b*h``.
   A GPT layer as the paper counts it; the embeddings and logits (``s*b*V``) are not in it, nor the differences of
-  Llama's SwiGLU MLP and grouped keys/values. In ``fp32`` every 2-byte term doubles.
+  Llama's SwiGLU MLP and grouped keys/values. In ``fp32`` every 2-byte term doubles. With
+  ``flash_attention=True`` the ``5*a*s/h`` term goes: a fused attention kernel (FlashAttention, ``sdpa`` on a
+  GPU) never stores the ``s x s`` scores, it recomputes them in backward.
 - ``"counted"``: the kit's own tensor-by-tensor formulas (:mod:`~modlayers.memory.analytic`) for its tiny
   transformer, the ones the tests check against :class:`~modlayers.memory.saved_tensors.SavedTensorCounter`
   on the CPU. On the CPU, "activations" are exactly that: the distinct storages autograd keeps between
@@ -170,18 +172,24 @@ def checkpointed_layers(policy: str, layers: int) -> int:
     return math.ceil(layers / every)
 
 
-def _korthikanti(config, batch, seq_len, policy, precision) -> dict[str, float]:
+def _korthikanti(config, batch, seq_len, policy, precision, flash_attention=False) -> dict[str, float]:
     e = 4 if precision == "fp32" else 2
     layers, h, a = config.num_hidden_layers, config.hidden_size, config.num_attention_heads
-    full = korthikanti_layer_bytes(seq_len, batch, h, a, e)
+    full = korthikanti_layer_bytes(seq_len, batch, h, a, e) - (_squared_bytes(seq_len, batch, a, e) if flash_attention else 0)
     kept_input = seq_len * batch * h * e
     if policy == "attention-core":  # selective recomputation: the s² terms are recomputed
-        return {"layers (selective: no s² terms)": layers * (full - a * seq_len**2 * batch * (2 * e + 1))}
+        squared = 0 if flash_attention else _squared_bytes(seq_len, batch, a, e)
+        return {"layers (selective: no s² terms)": layers * (full - squared)}
     checkpointed = checkpointed_layers(policy, layers)
     return {"layers kept whole": (layers - checkpointed) * full, "inputs of checkpointed layers": checkpointed * kept_input}
 
 
-def _counted(config, batch, seq_len, policy, precision) -> dict[str, float]:
+def _squared_bytes(seq_len, batch, num_heads, e) -> int:
+    """Korthikanti's ``5as²b``: the softmax output and the dropped probabilities (``e`` bytes) and the 1-byte mask."""
+    return num_heads * seq_len * seq_len * batch * (2 * e + 1)
+
+
+def _counted(config, batch, seq_len, policy, precision, flash_attention=False) -> dict[str, float]:
     from modlayers.memory.analytic import tiny_transformer_saved_bytes
 
     if getattr(config, "model_type", None) != "tiny-transformer":
@@ -218,6 +226,7 @@ def predict_memory(
     seq_len: int = 2048,
     checkpointing: str = "off",
     activation_formula: str = "korthikanti",
+    flash_attention: bool = False,
 ) -> MemoryBreakdown:
     """Predict one device's memory for a training step of ``config`` (see the module docstring for every formula).
 
@@ -231,6 +240,7 @@ def predict_memory(
         seq_len: tokens per sequence.
         checkpointing: the kit's policy: ``"off"``, ``"every-layer"``, ``"every-N"``, ``"attention-core"``.
         activation_formula: ``"korthikanti"`` or ``"counted"`` (the kit's tiny transformer, CPU).
+        flash_attention: with ``"korthikanti"``, a fused attention kernel that keeps no ``s x s`` scores.
 
     Returns:
         A :class:`MemoryBreakdown`.
@@ -254,14 +264,18 @@ def predict_memory(
     counts = parameter_counts(config)
     state = state_bytes(counts.total, precision, optimizer, sharding, world_size)
     formula = _korthikanti if activation_formula == "korthikanti" else _counted
-    activation_terms = formula(config, batch, seq_len, checkpointing, precision)
-    buffer_terms = _buffers(config, counts, batch, seq_len, precision, sharding, world_size, checkpointing)
+    if flash_attention and activation_formula == "counted":
+        raise ValueError("flash_attention=True goes with activation_formula='korthikanti' (the kit's tiny transformer "
+                         "writes its attention out).")
+    activation_terms = formula(config, batch, seq_len, checkpointing, precision, flash_attention)
+    buffer_terms = _buffers(config, counts, batch, seq_len, precision, sharding, world_size, checkpointing, flash_attention)
     return MemoryBreakdown(**state, activations=float(sum(activation_terms.values())),
                            buffers=float(sum(buffer_terms.values())), parameters=counts.total,
                            details={"activations": activation_terms, "buffers": buffer_terms})
 
 
-def _buffers(config, counts: ParameterCounts, batch, seq_len, precision, sharding, world_size, policy) -> dict[str, float]:
+def _buffers(config, counts: ParameterCounts, batch, seq_len, precision, sharding, world_size, policy,
+             flash_attention=False) -> dict[str, float]:
     terms = {}
     if sharding in ("zero3", "fsdp2") and world_size > 1:
         gathered_bytes = 4 if precision == "fp32" else 2
@@ -270,8 +284,9 @@ def _buffers(config, counts: ParameterCounts, batch, seq_len, precision, shardin
         terms["16-bit weight copies (autocast)"] = 2 * counts.matmul_weights
     if policy != "off" and config.num_hidden_layers:
         e = 4 if precision == "fp32" else 2
+        squared = _squared_bytes(seq_len, batch, config.num_attention_heads, e) if flash_attention else 0
         terms["one layer recomputed in backward"] = korthikanti_layer_bytes(
-            seq_len, batch, config.hidden_size, config.num_attention_heads, e)
+            seq_len, batch, config.hidden_size, config.num_attention_heads, e) - squared
     return terms
 
 
