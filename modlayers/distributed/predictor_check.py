@@ -32,6 +32,7 @@ import torch
 from modlayers.distributed.launching import DistributedContext, init_distributed, launch, shutdown
 from modlayers.distributed.rank_memory import RankActivationCounter, gather_rank_memory, measure_state_bytes, RankMemory
 from modlayers.distributed.strategies import unwrap, wrap_model
+from modlayers.distributed.sweep import release_freed_heap
 from modlayers.distributed.training_run import enable_checkpointing
 from modlayers.memory.autocast_activations import saved_weight_copies_bytes
 from modlayers.memory.predictor import checkpointed_layers, predict_memory
@@ -75,7 +76,7 @@ def measure_run(config: TinyTransformerConfig, context: DistributedContext, *, s
     model = TinyTransformerModel(config).train()
     enable_checkpointing(model, checkpointing)
     model = wrap_model(model, strategy, context)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=False)  # one parameter at a time: no big temporaries
     batch = global_batch // context.world_size
     torch.manual_seed(seed + 1 + context.rank)  # each rank its own rows
     input_ids = torch.randint(1, config.vocab_size, (batch, seq_len))  # (b, s)
@@ -142,6 +143,7 @@ def check_runs(context: DistributedContext, runs=DEFAULT_RUNS, *, global_batch: 
         records = measure_run(configs[name], context, strategy=strategy, precision=precision,
                               checkpointing=checkpointing, global_batch=global_batch, seq_len=seq_len)
         rows.extend(agreement_rows(name, configs[name], records, precision))
+        release_freed_heap()  # the run's freed memory back to the system: a process holds one run's peak, not their sum
     return rows
 
 
