@@ -99,3 +99,16 @@ def test_measured_precisions_are_the_cpus_and_bf16_mixed_is_refused_with_why():
 def test_fake_world_docstring_example_runs_as_written():
     result = doctest.testmod(modlayers.distributed.fake_world, extraglobs={"torch": torch})
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_gpu_memory_check_predictor_runs_its_cpu_path_and_checks_state_and_activations(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_memory_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_memory_check", path)
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    assert check.main(["--predictor", "--device", "cpu", "--tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "all checks passed" in out and out.count("PASS") == 16 and "FAIL" not in out  # 2 configs x 2 policies x 4

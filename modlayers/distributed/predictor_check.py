@@ -30,7 +30,13 @@ from pathlib import Path
 import torch
 
 from modlayers.distributed.launching import DistributedContext, init_distributed, launch, shutdown
-from modlayers.distributed.rank_memory import RankActivationCounter, gather_rank_memory, measure_state_bytes, RankMemory
+from modlayers.distributed.rank_memory import (
+    RankActivationCounter,
+    RankMemory,
+    gather_rank_memory,
+    measure_state_bytes,
+    step_peak_bytes,
+)
 from modlayers.distributed.strategies import unwrap, wrap_model
 from modlayers.distributed.sweep import release_freed_heap
 from modlayers.distributed.training_run import enable_checkpointing
@@ -58,11 +64,14 @@ def small_configs() -> dict[str, TinyTransformerConfig]:
 
 def measure_run(config: TinyTransformerConfig, context: DistributedContext, *, strategy: str = "none",
                 precision: str = "fp32", checkpointing: str = "off", global_batch: int = 4, seq_len: int = 32,
-                seed: int = 0) -> list[RankMemory]:
+                seed: int = 0, measure_peak: bool = False) -> list[RankMemory]:
     """Train ``config`` one step under ``strategy`` and measure every rank (a collective under a process group).
 
+    On ``context.device`` (the CPU, or a GPU: then ``bf16-autocast`` is ``torch.autocast("cuda", torch.bfloat16)``).
+
     Returns:
-        One :class:`~modlayers.distributed.rank_memory.RankMemory` per rank, in rank order (``peak`` not measured).
+        One :class:`~modlayers.distributed.rank_memory.RankMemory` per rank, in rank order; ``peak`` only with
+        ``measure_peak`` (``torch.cuda.max_memory_allocated`` on a GPU, the profiler's allocations on the CPU).
 
     Raises:
         ValueError: a precision other than ``fp32`` / ``bf16-autocast``, a batch that does not split over the ranks.
@@ -79,19 +88,31 @@ def measure_run(config: TinyTransformerConfig, context: DistributedContext, *, s
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=False)  # one parameter at a time: no big temporaries
     batch = global_batch // context.world_size
     torch.manual_seed(seed + 1 + context.rank)  # each rank its own rows
-    input_ids = torch.randint(1, config.vocab_size, (batch, seq_len))  # (b, s)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16-autocast" else contextlib.nullcontext()
+    device = context.device
+    input_ids = torch.randint(1, config.vocab_size, (batch, seq_len)).to(device)  # (b, s)
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16-autocast"
+                else contextlib.nullcontext())
     counter = RankActivationCounter(unwrap(model))
-    with counter:
-        with autocast:
-            hidden = model(input_ids=input_ids).last_hidden_state  # (b, s, h)
-        loss = hidden.float().pow(2).mean()
-    loss.backward()
-    gradients = measure_state_bytes(model)["gradients"]
-    optimizer.step()
+    measured = {}
+
+    def step() -> None:
+        with counter:
+            with autocast:
+                hidden = model(input_ids=input_ids).last_hidden_state  # (b, s, h)
+            loss = hidden.float().pow(2).mean()
+        loss.backward()
+        measured["gradients"] = measure_state_bytes(model)["gradients"]
+        optimizer.step()
+
+    peak, source = None, ""
+    if measure_peak:
+        peak, source = step_peak_bytes(step, device, sum(measure_state_bytes(model).values()))
+    else:
+        step()
     state = measure_state_bytes(model, optimizer)
-    record = RankMemory(context.rank, context.world_size, strategy, checkpointing, "cpu", batch, seq_len,
-                        state["parameters"], gradients, state["optimizer_state"], counter.saved_bytes)
+    record = RankMemory(context.rank, context.world_size, strategy, checkpointing, device.type, batch, seq_len,
+                        state["parameters"], measured["gradients"], state["optimizer_state"], counter.saved_bytes,
+                        peak, source)
     return gather_rank_memory(record)
 
 
