@@ -6,6 +6,8 @@
 - :mod:`~modlayers.distributed.training_run`: the loop; each rank trains on its share of every global batch.
 - :mod:`~modlayers.distributed.rank_memory`: parameters, gradients, optimizer state, activations and peak, per
   rank, measured and predicted.
+- :mod:`~modlayers.distributed.predictor_check`: the memory predictor against 1 and 2 measured processes.
+- :mod:`~modlayers.distributed.fake_world`: one rank of any world size, on fake tensors and a fake process group.
 
 The command line is ``python -m modlayers train --help`` (under ``torchrun --nproc_per_node=N`` for several
 processes).
