@@ -41,6 +41,18 @@ def test_korthikanti_equation_1_in_16_bits_and_its_fp32_counterpart(s, b, h, a):
     assert korthikanti_layer_bytes(s, b, h, a, 4) == s * b * h * 66 + a * s * s * b * 9
 
 
+def test_korthikanti_equation_1_is_the_kits_counted_gpt_layer_on_cuda_without_layernorm_statistics():
+    """The kit's tensor-by-tensor formula (checked against saved-tensor hooks in test_memory_analytic.py) for a
+    GPT layer in bf16 on CUDA (1-byte dropout masks, MLP 4h) sums to eq. 1 plus the LayerNorm statistics, which
+    the paper leaves out."""
+    from modlayers.memory.analytic import tiny_transformer_layer_saved_bytes
+
+    s, b, h, a = 512, 2, 256, 4
+    counted = tiny_transformer_layer_saved_bytes(b, s, h, a, dtype=torch.bfloat16, device_type="cuda")
+    layer_norm_statistics = 2 * (2 * b * s * 4)  # mean and 1/std per position, float32, two LayerNorms
+    assert sum(counted.values()) - layer_norm_statistics == korthikanti_layer_bytes(s, b, h, a)
+
+
 def test_checkpointing_keeps_the_layer_inputs_as_korthikanti_counts_full_and_selective_recomputation():
     config = get_config("llama-3-8b")
     s, b, h, a, layers = 4096, 1, 4096, 32, 32

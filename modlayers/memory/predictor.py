@@ -278,7 +278,8 @@ def _buffers(config, counts: ParameterCounts, batch, seq_len, precision, shardin
              flash_attention=False) -> dict[str, float]:
     terms = {}
     if sharding in ("zero3", "fsdp2") and world_size > 1:
-        gathered_bytes = 4 if precision == "fp32" else 2
+        gathered_bytes = 2 if precision == "bf16-mixed" else 4  # autocast gathers the float32 weights and casts after
+        # the whole layer, less this rank's own shard, which it already holds
         terms["gathered layers (this one and the next)"] = 2 * counts.largest_layer * gathered_bytes * (1 - 1 / world_size)
     if precision == "bf16-autocast":
         terms["16-bit weight copies (autocast)"] = 2 * counts.matmul_weights
