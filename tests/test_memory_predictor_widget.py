@@ -42,3 +42,22 @@ def test_breakdown_bars_stack_the_five_columns_to_the_total():
     ax = plot_world_size_sweep([2, 4], {"state": [4.0, 2.0]}, {"state": [4.0, 2.0]})
     assert len(ax.lines) == 2
     plt.close("all")
+
+
+def test_widget_figure_and_world_size_sweep_draw_no_label_over_another():
+    from test_plots_legibility import overlapping_texts
+
+    widget = predictor_widget(model="llama-3-70b", world_size=64, seq_len=32768, checkpointing="off",
+                              flash_attention=False)  # the longest title, the tallest bars
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    plot_breakdown(widget.bars, ax=ax, device_bytes=80e9, device_name="an 80 GB GPU",
+                   title="llama-3-70b, bf16-autocast, W=1024, batch 64 x 32768 tokens, attention-core")
+    assert overlapping_texts(fig) == []
+    assert all(c.style.description_width == "initial" for c in widget.children[0].children)
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    sizes = [2, 4, 8, 16, 32, 64]
+    plot_world_size_sweep(sizes, {"state": [64 / w * 2**20 for w in sizes], "activations": [9 * 2**20] * 6},
+                          {"state": [64 / w * 2**20 for w in sizes], "activations": [9 * 2**20] * 6},
+                          title="One FSDP2 rank of a MiniLM-shaped model, 2 sequences of 32 tokens per rank")
+    assert overlapping_texts(fig) == []
+    plt.close("all")
