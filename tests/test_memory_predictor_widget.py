@@ -12,6 +12,16 @@ from modlayers.memory.predictor import SHARDINGS, predict_memory  # noqa: E402
 from modlayers.memory.predictor_widget import predictor_widget  # noqa: E402
 
 
+@pytest.mark.parametrize("name", ["breakdown_plot", "predictor_widget", "scale_table"])
+def test_docstring_examples_run_as_written(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"modlayers.memory.{name}"))
+    plt.close("all")
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_widget_draws_every_sharding_and_redraws_when_a_control_is_set_from_code():
     widget = predictor_widget(model="llama-3-8b", world_size=8, seq_len=4096)
     assert list(widget.bars) == list(SHARDINGS)

@@ -49,7 +49,7 @@ def predictor_widget(*, model: str = "llama-3-8b", precision: str = "bf16-mixed"
 
     Example:
         >>> w = predictor_widget()  # doctest: +SKIP
-        >>> w.children[0].children[3].value = 64  # world size: ZeRO-3's bar shrinks by 8
+        >>> w.children[0].children[3].value = 64  # world size: ZeRO-3's bar shrinks by 8  # doctest: +SKIP
     """
     start = {"model": (model, MODEL_NAMES), "precision": (precision, PRECISIONS), "optimizer": (optimizer, OPTIMIZERS),
              "world_size": (world_size, POWERS_OF_TWO), "batch": (batch, POWERS_OF_TWO[:7]),
