@@ -136,3 +136,18 @@ def test_bad_settings_are_refused_with_what_to_do(kwargs, fragment):
 def test_docstring_examples_run_as_written(module):
     result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_buffers_are_the_gathered_layers_the_weight_copies_and_one_recompute():
+    """A Llama-3-8B decoder layer holds 218,112,000 parameters (4 attention and 3 MLP matrices, 2 norms)."""
+    h, i, kv = 4096, 14336, 1024
+    layer = 2 * h * h + 2 * h * kv + 3 * h * i + 2 * h
+    assert parameter_counts("llama-3-8b").largest_layer == layer == 218_112_000
+    zero3 = predict_memory("llama-3-8b", sharding="zero3", world_size=8, seq_len=4096, checkpointing="every-layer")
+    assert zero3.details["buffers"] == {
+        "gathered layers (this one and the next)": 2 * layer * 2 * 7 / 8,  # bf16, less the rank's own 1/8
+        "one layer recomputed in backward": korthikanti_layer_bytes(4096, 1, h, 32),
+    }
+    assert predict_memory("llama-3-8b", sharding="ddp", world_size=8).buffers == 0  # no checkpointing, no gathering
+    selective = predict_memory("llama-3-8b", seq_len=4096, checkpointing="attention-core").details["buffers"]
+    assert selective == {"one attention core recomputed in backward": 32 * 4096**2 * 5}

@@ -261,12 +261,13 @@ def predict_memory(
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     checkpointed_layers(checkpointing, 1)  # refuse an unknown policy before any work
-    counts = parameter_counts(config)
-    state = state_bytes(counts.total, precision, optimizer, sharding, world_size)
-    formula = _korthikanti if activation_formula == "korthikanti" else _counted
+    state_bytes(1, precision, optimizer, sharding, world_size)  # and an unknown precision, optimizer or sharding
     if flash_attention and activation_formula == "counted":
         raise ValueError("flash_attention=True goes with activation_formula='korthikanti' (the kit's tiny transformer "
                          "writes its attention out).")
+    counts = parameter_counts(config)
+    state = state_bytes(counts.total, precision, optimizer, sharding, world_size)
+    formula = _korthikanti if activation_formula == "korthikanti" else _counted
     activation_terms = formula(config, batch, seq_len, checkpointing, precision, flash_attention)
     buffer_terms = _buffers(config, counts, batch, seq_len, precision, sharding, world_size, checkpointing, flash_attention)
     return MemoryBreakdown(**state, activations=float(sum(activation_terms.values())),
@@ -283,11 +284,13 @@ def _buffers(config, counts: ParameterCounts, batch, seq_len, precision, shardin
         terms["gathered layers (this one and the next)"] = 2 * counts.largest_layer * gathered_bytes * (1 - 1 / world_size)
     if precision == "bf16-autocast":
         terms["16-bit weight copies (autocast)"] = 2 * counts.matmul_weights
-    if policy != "off" and config.num_hidden_layers:
-        e = 4 if precision == "fp32" else 2
-        squared = _squared_bytes(seq_len, batch, config.num_attention_heads, e) if flash_attention else 0
+    e = 4 if precision == "fp32" else 2
+    squared = _squared_bytes(seq_len, batch, config.num_attention_heads, e)
+    if policy == "attention-core" and not flash_attention:
+        terms["one attention core recomputed in backward"] = squared
+    elif policy not in ("off", "attention-core"):
         terms["one layer recomputed in backward"] = korthikanti_layer_bytes(
-            seq_len, batch, config.hidden_size, config.num_attention_heads, e) - squared
+            seq_len, batch, config.hidden_size, config.num_attention_heads, e) - (squared if flash_attention else 0)
     return terms
 
 
