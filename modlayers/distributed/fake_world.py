@@ -2,7 +2,7 @@
 
 Under :class:`torch._subclasses.fake_tensor.FakeTensorMode` a tensor has a shape, a dtype and a device but no
 data, so building and training a model costs no memory and almost no time; a fake process group
-(``init_process_group("fake", store=FakeStore())``, torch's test helper) answers every collective without
+(``init_process_group("fake", store=FakeStore())``, a testing utility of torch's) answers every collective without
 talking to anyone. So this process can *be* rank 0 of 64: FSDP2 (``fully_shard``) cuts every parameter into
 its 1/64 shard, the optimizer builds its state for that shard, and the forward pass saves the activations of
 the rank's batch. They are measured as a real rank's are (:func:`~modlayers.distributed.rank_memory.
