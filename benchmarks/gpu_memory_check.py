@@ -5,6 +5,8 @@
     python benchmarks/gpu_memory_check.py --device cpu --tiny     # the same code path on CPU
     python benchmarks/gpu_memory_check.py --distributed           # per-rank memory: no sharding, DDP, FSDP2
     python benchmarks/gpu_memory_check.py --distributed --device cpu --tiny   # its code path on 2 CPU processes
+    python benchmarks/gpu_memory_check.py --predictor             # the memory predictor against the GPU, bf16
+    python benchmarks/gpu_memory_check.py --predictor --device cpu --tiny     # its code path on the CPU
 
 For a bfloat16 TinyTransformer and a sweep of sequence lengths it measures, per
 policy, the activations saved for backward (exact accounting) and the peak of
@@ -25,6 +27,12 @@ state, saved activations and peak (``torch.cuda.max_memory_allocated`` on a GPU)
 checks each rank against the formula of ``modlayers.distributed.rank_memory`` (state
 divided by the world size under FSDP2 only, within 1%; activations in proportion to the
 rank's batch, within 5%) and exits 1 when a check fails.
+
+``--predictor`` trains small configs (the kit's tiny transformer, a MiniLM-shaped one and, on a GPU, one of
+hidden size 1024) one AdamW step under bfloat16 autocast, with checkpointing off and every layer, and prints
+the measured state and saved activations next to ``modlayers.memory.predictor.predict_memory`` (``counted``
+activations), and the measured peak next to the predicted total. It checks the state within 1% and the
+activations within 5% and exits 1 when a check fails (the peak is shown, not checked).
 """
 
 import argparse
@@ -125,6 +133,48 @@ def print_distributed(rows: list[dict]) -> None:
     print(f"peak: {rows[0]['peak_source']}")
 
 
+def predictor_check(device: torch.device, tiny: bool) -> tuple[list[dict], bool]:
+    """The predictor against one process on ``device`` under bf16 autocast; (rows, all passed)."""
+    from modlayers.distributed import DistributedContext
+    from modlayers.distributed.predictor_check import agreement_rows, measure_run, small_configs
+    from modlayers.memory.predictor import predict_memory
+    from modlayers.tiny_transformer import TinyTransformerConfig
+
+    runs = [(name, config, 4, 32) for name, config in small_configs().items()]
+    if not tiny:
+        wide = TinyTransformerConfig(vocab_size=32000, hidden_size=1024, num_hidden_layers=8, num_attention_heads=16,
+                                     max_position_embeddings=1024, hidden_dropout=0.0, attention_dropout=0.0,
+                                     is_causal=True)
+        runs.append(("hidden-1024", wide, 8, 1024))
+    rows, ok = [], True
+    for name, config, batch, seq_len in runs:
+        for policy in ("off", "every-layer"):
+            [record] = measure_run(config, DistributedContext(device=device), precision="bf16-autocast",
+                                   checkpointing=policy, global_batch=batch, seq_len=seq_len, measure_peak=True)
+            checked = agreement_rows(name, config, [record], "bf16-autocast")
+            ok &= all(row["within"] for row in checked)
+            total = predict_memory(config, precision="bf16-autocast", batch=batch, seq_len=seq_len, checkpointing=policy,
+                                   activation_formula="counted").total
+            rows.append({"config": name, "checkpointing": policy, "batch": batch, "seq_len": seq_len,
+                         "checked": checked, "peak": record.peak, "peak_source": record.peak_source,
+                         "predicted_total": total})
+    return rows, ok
+
+
+def print_predictor(rows: list[dict]) -> None:
+    print(f"{'config':>14} {'checkpointing':>13} {'batch x seq':>11} {'column':>16} {'measured MiB':>12} "
+          f"{'predicted MiB':>13} {'error':>7}  check")
+    for run in rows:
+        for r in run["checked"]:
+            print(f"{run['config']:>14} {run['checkpointing']:>13} {run['batch']:>4} x {run['seq_len']:<4} {r['column']:>16} "
+                  f"{r['measured'] / MIB:>12.2f} {r['predicted'] / MIB:>13.2f} {r['relative_error']:>7.2%}  "
+                  f"{'PASS' if r['within'] else 'FAIL'}")
+        print(f"{run['config']:>14} {run['checkpointing']:>13} {run['batch']:>4} x {run['seq_len']:<4} {'peak':>16} "
+              f"{run['peak'] / MIB:>12.2f} {run['predicted_total'] / MIB:>13.2f}  (shown, not checked: "
+              "the predicted total counts every buffer at once)")
+    print(f"peak: {rows[0]['peak_source']}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu to try the code path")
@@ -132,12 +182,20 @@ def main(argv=None) -> int:
     parser.add_argument("--snapshot", metavar="FILE.pickle", help="also record an allocator timeline (CUDA only)")
     parser.add_argument("--distributed", action="store_true",
                         help="per-rank memory under no sharding, DDP and FSDP2 (torchrun, one process per GPU)")
+    parser.add_argument("--predictor", action="store_true",
+                        help="the memory predictor against measured state and activations (bf16 autocast)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("No GPU visible to torch: run this on a CUDA machine, or try the code path with --device cpu --tiny.",
               file=sys.stderr)
         return 2
+    if args.predictor:
+        rows, ok = predictor_check(device, args.tiny)
+        print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}; bfloat16 autocast")
+        print_predictor(rows)
+        print("all checks passed" if ok else "a check failed: the predictor and the measurement disagree")
+        return 0 if ok else 1
     if args.distributed:
         rows, ok = distributed(device, args.tiny)
         print_distributed(rows)

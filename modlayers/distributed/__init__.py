@@ -11,6 +11,8 @@
 - :mod:`~modlayers.distributed.ddp_buckets`: what DDP keeps in its buckets, with and without
   ``gradient_as_bucket_view``.
 - :mod:`~modlayers.distributed.step_timeline`: one rank's memory over a step, and its peak item by item.
+- :mod:`~modlayers.distributed.predictor_check`: the memory predictor against 1 and 2 measured processes.
+- :mod:`~modlayers.distributed.fake_world`: one rank of any world size, on fake tensors and a fake process group.
 
 The command line is ``python -m modlayers train --help`` (under ``torchrun --nproc_per_node=N`` for several
 processes).

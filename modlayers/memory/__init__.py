@@ -8,6 +8,9 @@
 - :mod:`~modlayers.memory.allocator`: the same step by glibc's malloc count, a check from outside torch.
 - :mod:`~modlayers.memory.timeline`: one step's allocations over time, by kind, and what is alive at the peak
   (:mod:`~modlayers.memory.peak_breakdown` predicts it; :mod:`~modlayers.memory.timeline_plot` draws it).
+- :mod:`~modlayers.memory.predictor`: one device's memory for a real model (weights, gradients, optimizer state,
+  activations, buffers) by precision, optimizer, sharding (DDP, ZeRO-1/2/3, FSDP2), world size and policy;
+  :mod:`~modlayers.memory.model_configs` builds the real models' configs (Llama-3, Qwen2, BERT, MiniLM).
 
 The command line is ``python -m modlayers memory --help``.
 """
@@ -37,6 +40,8 @@ from modlayers.memory.measure import (
     time_steps,
     tiny_model_and_batch,
 )
+from modlayers.memory.model_configs import MODEL_NAMES, get_config, parameter_counts
+from modlayers.memory.predictor import MemoryBreakdown, korthikanti_layer_bytes, predict_memory, state_bytes
 from modlayers.memory.policies import POLICY_NAMES, MemoryPolicy, get_policy, parse_policies, save_matmul_outputs
 from modlayers.memory.saved_tensors import SavedTensorCounter, hold_for_backward, saved_tensor_table
 from modlayers.memory.segments import (
@@ -48,7 +53,14 @@ from modlayers.memory.segments import (
 )
 
 __all__ = [
+    "MODEL_NAMES",
     "POLICY_NAMES",
+    "MemoryBreakdown",
+    "get_config",
+    "korthikanti_layer_bytes",
+    "parameter_counts",
+    "predict_memory",
+    "state_bytes",
     "attention_bias_bytes",
     "EqualLayerStack",
     "MemoryPolicy",

@@ -35,6 +35,7 @@ import dataclasses
 from collections.abc import Iterable
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 
 from modlayers.checkpointing import BOUND_TENSOR_OBSERVERS
 from modlayers.offloading import OFFLOAD_OBSERVERS
@@ -54,6 +55,9 @@ class SavedStorage:
 
 def _storage_key(tensor: torch.Tensor) -> tuple[str, int]:
     storage = tensor.untyped_storage()
+    if isinstance(tensor, FakeTensor) or tensor.device.type == "meta":
+        # a fake (FakeTensorMode) or meta storage holds no data and has no address: tell storages apart by their object
+        return (str(tensor.device), storage._cdata)
     return (str(tensor.device), storage.data_ptr())
 
 
