@@ -2,7 +2,8 @@
 
 - :mod:`~modlayers.memory.saved_tensors`: count the activations autograd keeps (exact).
 - :mod:`~modlayers.memory.analytic`: predict them on paper, tensor by tensor.
-- :mod:`~modlayers.memory.policies`: off, every layer, every N-th, selective, offload.
+- :mod:`~modlayers.memory.policies`: off, every layer, every N-th, selective, attention core, offload, checkpoint
+  and offload.
 - :mod:`~modlayers.memory.segments`: ``checkpoint_sequential``-style segments and the sqrt(n) rule.
 - :mod:`~modlayers.memory.measure`: one training step measured (saved, peak, time).
 - :mod:`~modlayers.memory.allocator`: the same step by glibc's malloc count, a check from outside torch.
@@ -11,6 +12,9 @@
 - :mod:`~modlayers.memory.predictor`: one device's memory for a real model (weights, gradients, optimizer state,
   activations, buffers) by precision, optimizer, sharding (DDP, ZeRO-1/2/3, FSDP2), world size and policy;
   :mod:`~modlayers.memory.model_configs` builds the real models' configs (Llama-3, Qwen2, BERT, MiniLM).
+- :mod:`~modlayers.memory.recompute_flops`: one step's forward, backward and recompute FLOPs per policy, counted
+  (``FlopCounterMode``) and predicted; :mod:`~modlayers.memory.compile_budget`: torch's compile-time
+  ``activation_memory_budget`` swept; :mod:`~modlayers.memory.cost_plot`: saved bytes against recompute FLOPs.
 
 The command line is ``python -m modlayers memory --help``.
 """
