@@ -114,6 +114,10 @@ def _source_of(name: str, fn: Callable) -> tuple[str, str]:
     if not callable(fn):
         raise TypeError(f"expected the function {name}, got {type(fn).__name__} ({fn!r}). Run the cell that defines "
                         f"{name} and pass the function itself, e.g. check_{name}({name}).")
+    module = getattr(inspect.unwrap(fn), "__module__", None) or ""
+    if module.split(".")[0] == "modlayers" or getattr(fn, "__code__", None) is a5_ranks.average_gradients_reference.__code__:
+        raise CheckFailed(f"{name} is the kit's {module}.{getattr(fn, '__qualname__', fn)}. The assignment is to write it "
+                          "yourself: an answer that is, wraps or imports the kit's implementation scores no points.")
     copied = _is_copy_of(fn, [a5_ranks.average_gradients_reference])
     if copied:
         raise CheckFailed(f"{name} is a copy of the kit's {copied}. Write it yourself: copied code scores no points.")
@@ -311,22 +315,25 @@ STATE_CASES = {
 
 def _state_mistake(model: nn.Module, strategy: str, world_size: int, rank: int, key: str, got) -> str:
     """The likely mistake behind a wrong ``key`` count."""
+    if not isinstance(got, (int, float)) or isinstance(got, bool):
+        return f"return each count as a number of bytes (an int), not {type(got).__name__}"
     whole = sum(p.numel() * p.element_size() for p in model.parameters())
     trained = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     numbers = sum(p.numel() for p in model.parameters())
     want = state_bytes_per_rank(model, strategy, world_size, rank)
-    if strategy == "ddp" and got in (whole / world_size, trained / world_size, 2 * trained / world_size):
-        return "divided by the world size, but under DDP every rank holds a whole copy"
+    whole_of_key = {"parameters": whole, "gradients": trained, "optimizer_state": 2 * trained}[key]
     if key == "optimizer_state" and got == want["gradients"]:
         return "Adam keeps two tensors per trained parameter (exp_avg and exp_avg_sq), each of its size"
-    if any(p.dtype != torch.float32 for p in model.parameters()) and got in (4 * numbers, 4 * numbers / world_size):
+    if strategy == "ddp" and got == whole_of_key / world_size:
+        return "divided by the world size, but under DDP every rank holds a whole copy"
+    if any(p.dtype != torch.float32 for p in model.parameters()) and got in (4 * numbers, 8 * numbers, 4 * numbers / world_size):
         return "counted 4 bytes a number, but these parameters are not float32: use each one's element_size()"
     if key != "parameters" and trained != whole and got in (
             state_bytes_per_rank(copy.deepcopy(model).requires_grad_(True), strategy, world_size, rank)[key],):
         return "counted the frozen parameters too: a parameter with requires_grad=False gets no gradient, no Adam state"
     if key == "parameters" and trained != whole and got == want["gradients"]:
         return "left the frozen parameters out: every rank still holds them (or its shard of them)"
-    if strategy == "fsdp2" and got in (whole / world_size, trained / world_size, 2 * trained / world_size):
+    if strategy == "fsdp2" and abs(got - whole_of_key / world_size) < 1:
         return ("split every parameter in equal parts, but FSDP2 splits each one along its first dimension, by rows, "
                 "and rows do not always split evenly (see the table above the question)")
     return "see how the table above the question counts it"
@@ -369,7 +376,7 @@ def random_state_cases(seed: int, part: str, count: int = 30) -> list[tuple[nn.M
         world_size = int(torch.randint(2, 9, (), generator=generator))
         layers = int(torch.randint(1 + (part == "frozen parameters"), 4, (), generator=generator))
         sizes = torch.randint(1, 13, (layers + 1,), generator=generator).tolist()
-        if part == "fsdp2":  # every dim 0 divides evenly
+        if part in ("fsdp2", "frozen parameters"):  # every dim 0 divides evenly: only this part's behaviour shows
             sizes = [sizes[0]] + [world_size * max(1, s // world_size) for s in sizes[1:]]
         if part == "uneven shards":
             sizes = [sizes[0]] + [s if s % world_size else s + 1 for s in sizes[1:]]
