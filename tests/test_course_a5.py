@@ -178,3 +178,26 @@ def test_random_cases_hold_their_parts_behaviour():
         assert flags == {True, False}
     for case in a5.random_averaging_cases(0, frozen=True):
         assert 0 < len(case["frozen"]) < len(case["sizes"]) - 1 and case["batch"] % 2 == 0
+
+
+def test_docstring_examples_run_as_written():
+    import doctest
+
+    from modlayers.distributed import rank_memory
+
+    assert doctest.testmod(a5, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+    for fn in (rank_memory.fsdp2_shard_rows, rank_memory.state_bytes_per_rank):
+        finder = doctest.DocTestFinder().find(fn, globs=vars(rank_memory))
+        runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+        for test in finder:
+            runner.run(test)
+        assert runner.failures == 0 and runner.tries > 0, fn.__name__
+
+
+def test_the_ranks_import_torch_and_nothing_of_the_kit():
+    import subprocess
+
+    code = ("import runpy, sys; sys.argv = ['a5_ranks']; runpy.run_path(%r, run_name='not_main'); "
+            "print(sorted(m for m in sys.modules if m.startswith(('modlayers', 'transformers'))))") % a5.RANKS_FILE
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
