@@ -3,8 +3,8 @@
     python benchmarks/grade_class.py                    # 40 students x 4 assignments, timed
     python benchmarks/grade_class.py --students 10      # a smaller class
 
-Five kinds of student, in turn (student 0 is a stub, 1 wrong, 2 different, 3 tampered, 4 copying, 5 a
-stub, ...):
+Six kinds of student, in turn (student 0 is a stub, 1 wrong, 2 different, 3 tampered, 4 copying, 5 misled,
+6 a stub, ...):
 
 - ``stub``: the student notebooks untouched -> 0 everywhere;
 - ``wrong``: plausible mistakes, each costing only its own parts (left padding ignored, transformers'
@@ -15,7 +15,11 @@ stub, ...):
 - ``tampered``: the wrong answers, with the failing check cells deleted, another check replaced by
   ``print("✓")`` and the check functions redefined as no-ops -> the same score as ``wrong`` (cells put
   back, checks restored, hidden tests run);
-- ``copying``: answers that are, wrap or import the kit's implementations -> 0 for those parts.
+- ``copying``: answers that are, wrap or import the kit's implementations -> 0 for those parts;
+- ``misled``: the mistakes that hints and failure messages once answered for the student or let through
+  (``logits[:, index]``, a token loss ``per_token.mean()`` that is 0.0 by accident when nothing is labelled,
+  gradients summed over the ranks but never averaged) -> 0 for exactly those parts (``MISLED_LOSES``), and
+  feedback that names the mistake without handing over the answer.
 
 Then two students whose files are what browsers and uploads make of notebooks (``BROKEN``):
 
@@ -25,7 +29,10 @@ Then two students whose files are what browsers and uploads make of notebooks (`
 - ``x1-renamed``: ``A1_Pooling.ipynb`` (other case), wrong -> graded as ``wrong``; ``a2_spans (1).ipynb``,
   correct -> full marks; ``a3_token_loss.ipynb`` whose nbgrader metadata was edited by hand (it reads, but
   grading it fails) -> an ``error`` row, the class goes on; ``homework.ipynb``, a notebook of no
-  assignment -> a4 reported as ``unreadable name`` with the expected names (never a plain "missing").
+  assignment -> a4 and a5 reported as ``unreadable name`` with the expected names (never a plain "missing");
+- ``x2-exported``: ``a1_pooling.ipynb.txt`` (a browser added ``.txt``), correct -> graded, full marks, the
+  summaries say which file; ``a5_scaling_out.py`` (File > Download .py) -> ``unreadable`` saying it is a script
+  and how to download the notebook; ``notes.txt`` -> left out; a2-a4 -> ``missing``.
 
 Prints the time, the load, and every score, status or file name that differs from the expected one;
 exits 1 if any does.
@@ -46,7 +53,7 @@ import nbformat
 
 from modlayers.course.grading import SOLUTIONS_DIR, STUDENT_DIR, assignment_names, grade_submissions, question_points
 
-KINDS = ("stub", "wrong", "different", "tampered", "copying")
+KINDS = ("stub", "wrong", "different", "tampered", "copying", "misled")
 
 # Answers other than the solutions: {kind: {assignment: {answer cell id: source}}}.
 ANSWERS = {
@@ -78,6 +85,18 @@ ANSWERS = {
                                      "        loss.backward()\n"
                                      "        counts.append(counter.saved_bytes)\n"
                                      "    return counts[0], counts[1], 0.0\n",
+        },
+        "a5_scaling_out": {
+            "average_gradients": "def average_gradients(model):\n"
+                                 "    for p in model.parameters():  # forgets the frozen parameters' None\n"
+                                 "        dist.all_reduce(p.grad)\n"
+                                 "        p.grad /= dist.get_world_size()\n",
+            "rank_state_bytes": "def rank_state_bytes(model, strategy, world_size, rank):\n"
+                                "    held = sum(p.numel() * p.element_size() for p in model.parameters())\n"
+                                "    trained = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)\n"
+                                "    shards = world_size if strategy == 'fsdp2' else 1  # as if rows always split evenly\n"
+                                "    return {'parameters': held // shards, 'gradients': trained // shards, "
+                                "'optimizer_state': 2 * trained // shards}\n",
         },
     },
     "different": {
@@ -139,6 +158,26 @@ ANSWERS = {
                                      "        results.append((counter.saved_bytes, flat))\n"
                                      "    return results[0][0], results[1][0], float((results[0][1] - results[1][1]).abs().max())\n",
         },
+        "a5_scaling_out": {
+            "average_gradients": "def average_gradients(model):\n"
+                                 "    grads = [p.grad for p in model.parameters() if p.grad is not None]\n"
+                                 "    flat = torch.cat([g.reshape(-1) for g in grads]) / dist.get_world_size()\n"
+                                 "    dist.all_reduce(flat)  # one collective for the whole model, as DDP's buckets do\n"
+                                 "    for g, part in zip(grads, flat.split([g.numel() for g in grads])):\n"
+                                 "        g.copy_(part.view_as(g))\n",
+            "rank_state_bytes": "def rank_state_bytes(model, strategy, world_size, rank):\n"
+                                "    out = {'parameters': 0, 'gradients': 0, 'optimizer_state': 0}\n"
+                                "    for p in model.parameters():\n"
+                                "        local = p.detach()\n"
+                                "        if strategy == 'fsdp2':\n"
+                                "            chunks = torch.chunk(local, world_size)\n"
+                                "            local = chunks[rank] if rank < len(chunks) else local[:0]\n"
+                                "        size = local.numel() * local.element_size()\n"
+                                "        out['parameters'] += size\n"
+                                "        out['gradients'] += size if p.requires_grad else 0\n"
+                                "        out['optimizer_state'] += 2 * size if p.requires_grad else 0\n"
+                                "    return out\n",
+        },
     },
     "copying": {
         "a1_pooling": {
@@ -167,6 +206,27 @@ ANSWERS = {
                                      "    m = _reference_measurement(model, hidden_states)\n"
                                      "    return m['off'], m['on'], m['all']\n",
         },
+        "a5_scaling_out": {
+            "average_gradients": "from modlayers.course.a5_ranks import average_gradients_reference as average_gradients\n",
+            "rank_state_bytes": "from modlayers.distributed import state_bytes_per_rank as rank_state_bytes\n",
+        },
+    },
+    # the mistakes the hints and failure messages once answered for the student, or let through
+    "misled": {
+        "a1_pooling": {"pooled_logits": "def pooled_logits(logits, index):\n"
+                                        "    return logits[:, index]\n"},
+        "a3_token_loss": {
+            "masked_token_loss": "def masked_token_loss(logits, labels):\n"
+                                 "    per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), "
+                                 "reduction='none')\n"
+                                 "    return per_token.mean()  # ignored tokens count 0, but the mean divides by all of them\n",
+        },
+        "a5_scaling_out": {
+            "average_gradients": "def average_gradients(model):\n"
+                                 "    for p in model.parameters():\n"
+                                 "        if p.grad is not None:\n"
+                                 "            dist.all_reduce(p.grad)  # the sum over the ranks, never divided\n",
+        },
     },
 }
 
@@ -176,6 +236,16 @@ WRONG_LOSES = {
     "a2_spans": {"check-qa_loss-no-answer"},
     "a3_token_loss": {"check-align_labels", "check-masked_token_loss-none-labelled"},
     "a4_checkpointing": {"check-block_saved_bytes", "check-measure_checkpointing-gradients"},
+    "a5_scaling_out": {"check-average_gradients-frozen", "check-rank_state_bytes-uneven"},
+}
+# Parts each ``misled`` answer loses: a3's "no labelled token" point is not earned by a loss that is 0.0 there by
+# accident (per_token.mean()); a sum that is never averaged fails both parts of average_gradients.
+MISLED_LOSES = {
+    "a1_pooling": {"check-pooled_logits"},
+    "a2_spans": set(),
+    "a3_token_loss": {"check-masked_token_loss", "check-masked_token_loss-none-labelled"},
+    "a4_checkpointing": set(),
+    "a5_scaling_out": {"check-average_gradients", "check-average_gradients-frozen"},
 }
 
 
@@ -206,8 +276,9 @@ def submission(kind: str, name: str) -> nbformat.NotebookNode:
         if intact:
             intact[0].source = 'print("✓")'
         imports = next(i for i, c in enumerate(nb.cells) if c.id == "imports")
-        noop = "\n".join(f"{fn} = lambda *args, **kwargs: print('✓')" for fn in ("check_last_non_pad_index", "check_qa_loss",
-                                                                                  "check_align_labels", "check_block_saved_bytes"))
+        noop = "\n".join(f"{fn} = lambda *args, **kwargs: print('✓')" for fn in (
+            "check_last_non_pad_index", "check_qa_loss", "check_align_labels", "check_block_saved_bytes",
+            "check_average_gradients", "check_rank_state_bytes"))
         nb.cells.insert(imports + 1, nbformat.v4.new_code_cell(noop))
     return nb
 
@@ -219,7 +290,8 @@ def expected_points(kind: str, name: str) -> dict[str, float]:
         return {part: 0.0 for part in maxima}
     if kind == "different":
         return dict(maxima)
-    return {part: 0.0 if part in WRONG_LOSES[name] else points for part, points in maxima.items()}
+    loses = MISLED_LOSES[name] if kind == "misled" else WRONG_LOSES[name]
+    return {part: 0.0 if part in loses else points for part, points in maxima.items()}
 
 
 def make_class(folder: Path, students: int) -> dict[tuple[str, str], dict[str, float]]:
@@ -242,12 +314,15 @@ BROKEN = {
                   "a4_checkpointing (1).ipynb": ("a4_checkpointing", "different")},
     "x1-renamed": {"A1_Pooling.ipynb": ("a1_pooling", "wrong"), "a2_spans (1).ipynb": ("a2_spans", "different"),
                    "a3_token_loss.ipynb": ("a3_token_loss", "hand-edited"), "homework.ipynb": (None, "no assignment")},
+    "x2-exported": {"a1_pooling.ipynb.txt": ("a1_pooling", "different"), "a5_scaling_out.py": ("a5_scaling_out", "script"),
+                    "notes.txt": (None, "not a notebook")},
 }
 # The status each broken file gets begins with this.
 BROKEN_STATUS = {"0 bytes": "unreadable: {file}: empty file", "cut short": "unreadable: {file}: not valid JSON: it ends",
                  "{}": "unreadable: {file}: not a notebook: an empty JSON object",
                  "no assignment": "unreadable name: {file}: its name is no assignment's (expected one of a1_pooling.ipynb",
-                 "hand-edited": "error: grading stopped with AttributeError"}
+                 "hand-edited": "error: grading stopped with AttributeError",
+                 "script": "unreadable: {file}: saved as `.py`, not as the notebook `a5_scaling_out.ipynb` (a Python script"}
 
 
 def make_broken_submissions(folder: Path) -> dict[tuple[str, str], tuple[str, dict[str, float], str]]:
@@ -269,6 +344,10 @@ def make_broken_submissions(folder: Path) -> dict[tuple[str, str], tuple[str, di
                 nb = submission("different", name)
                 next(c for c in nb.cells if "nbgrader" in c.metadata).metadata["nbgrader"] = "edited by hand"
                 path.write_text(json.dumps(nb))  # as an editor would save it: nbformat would refuse to write it
+            elif kind == "script":
+                path.write_text("# a notebook exported as a script\ndef average_gradients(model):\n    pass\n")
+            elif kind == "not a notebook":
+                path.write_text("my notes\n")
             elif kind == "no assignment":
                 nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('my notes')")]), path)
             else:
@@ -277,11 +356,12 @@ def make_broken_submissions(folder: Path) -> dict[tuple[str, str], tuple[str, di
                 expected[(student, name)] = (BROKEN_STATUS[kind].format(file=file), {}, file)
             elif name is not None:
                 expected[(student, name)] = ("graded", expected_points(kind, name), file)
-        unnamed = [file for file, (name, _) in files.items() if name is None]
+        unnamed = [file for file, (name, kind) in files.items() if name is None and kind == "no assignment"]
         for name in names:
-            if (student, name) not in expected:
-                file = unnamed[0]
-                expected[(student, name)] = (BROKEN_STATUS["no assignment"].format(file=file), {}, file)
+            if (student, name) not in expected and unnamed:
+                expected[(student, name)] = (BROKEN_STATUS["no assignment"].format(file=unnamed[0]), {}, unnamed[0])
+            elif (student, name) not in expected:
+                expected[(student, name)] = ("missing", {}, "")
     return expected
 
 

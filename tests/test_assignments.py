@@ -60,10 +60,10 @@ def hidden_region(source: str) -> str:
 # ---------------------------------------------------------------- the notebooks as committed
 
 
-def test_there_are_four_assignments_each_with_a_student_version_and_28_points():
-    assert NAMES == ["a1_pooling", "a2_spans", "a3_token_loss", "a4_checkpointing"]
+def test_there_are_five_assignments_each_with_a_student_version_and_38_points():
+    assert NAMES == ["a1_pooling", "a2_spans", "a3_token_loss", "a4_checkpointing", "a5_scaling_out"]
     assert sorted(p.stem for p in grading.STUDENT_DIR.glob("*.ipynb")) == NAMES
-    assert [sum(grading.question_points(p).values()) for p in SOLUTIONS] == [5, 7, 6, 10]
+    assert [sum(grading.question_points(p).values()) for p in SOLUTIONS] == [5, 7, 6, 10, 10]
 
 
 @pytest.mark.parametrize("path", SOLUTIONS + [student_path(n) for n in NAMES], ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -99,7 +99,7 @@ def test_hidden_tests_hold_no_seed_the_instructors_secret_chooses_their_inputs(p
         if nbgrader_meta(cell).get("grade"):
             region = hidden_region(cell.source)
             assert "seed" not in region and not any(ch.isdigit() for ch in region.replace("a1_", "").replace(
-                "a2_", "").replace("a3_", "").replace("a4_", "")), f"{cell.id}: {region!r}"
+                "a2_", "").replace("a3_", "").replace("a4_", "").replace("a5_", "").replace("fsdp2", "")), f"{cell.id}: {region!r}"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -305,8 +305,34 @@ def test_broken_and_renamed_files_are_reported_by_name_and_reason_and_the_rest_g
     summary = (out / "summary.md").read_text()
     for (student, name), (status, _, file) in expected.items():
         line = f"| {student} | {name} | {file} | {status}"
-        assert (line in summary) == (status != "graded"), line
+        assert (line in summary) == (status not in ("graded", "missing")), line  # missing ones are listed apart
     assert "x1-renamed/a1_pooling: graded `A1_Pooling.ipynb`, renamed from `a1_pooling.ipynb`" in summary
+
+
+@pytest.mark.notebook
+def test_a_notebook_saved_under_another_extension_is_graded_or_named_with_the_reason_never_just_missing(graded):
+    scores, _, out, _ = graded
+    assert scores[("x2-exported", "a1_pooling")].file == "a1_pooling.ipynb.txt"
+    assert scores[("x2-exported", "a1_pooling")].total == scores[("x2-exported", "a1_pooling")].max
+    own = (out / "feedback" / "x2-exported" / "summary.md").read_text()
+    assert "`a1_pooling.ipynb.txt`, a notebook saved as `.txt` instead of `a1_pooling.ipynb`" in own
+    assert ("`a5_scaling_out.py` could not be graded: saved as `.py`, not as the notebook `a5_scaling_out.ipynb` (a "
+            "Python script") in own and "Download .ipynb" in own
+    assert "Not graded: missing (no `a2_spans.ipynb`)." in own and "`notes.txt`: not a notebook (.ipynb)" in own
+    summary = (out / "summary.md").read_text()
+    assert "| x2-exported | a5_scaling_out | a5_scaling_out.py | unreadable: a5_scaling_out.py: saved as `.py`" in summary
+    assert "x2-exported/a1_pooling: graded `a1_pooling.ipynb.txt`, a notebook saved as `.txt`" in summary
+
+
+@pytest.mark.notebook
+def test_feedback_on_the_mistakes_hints_once_answered_names_the_mistake_not_the_answer(graded):
+    scores, _, _, _ = graded
+    misled = {name: scores[("s05-misled", name)] for name in NAMES}
+    pooled = misled["a1_pooling"].messages["check-pooled_logits"]
+    assert "logits[:, index]" in pooled and "arange" not in pooled and "gather" not in pooled
+    assert "divided by every token" in misled["a3_token_loss"].messages["check-masked_token_loss-none-labelled"]
+    summed = misled["a5_scaling_out"].messages["check-average_gradients"]
+    assert "2 times the one-process gradient" in summed and "/=" not in summed and "get_world_size" not in summed
 
 
 def test_grading_without_the_instructors_secret_stops_before_any_work(tmp_path, monkeypatch, capsys):
@@ -390,7 +416,7 @@ def test_question_points_read_from_the_solution_notebooks():
         "check-last_non_pad_index-pad-id": 1.0,
         "check-pooled_logits": 2.0,
     }
-    assert sum(sum(grading.question_points(p).values()) for p in SOLUTIONS) == 28
+    assert sum(sum(grading.question_points(p).values()) for p in SOLUTIONS) == 38
 
 
 def test_the_command_line_keeps_its_two_entry_points():

@@ -413,6 +413,6 @@ def test_docstring_examples_run_as_written(module):
 def test_assignment_modules_import_without_nbgrader():
     code = ("import sys; sys.modules['nbgrader'] = None\n"
             "import modlayers.course.a1_pooling, modlayers.course.a2_spans, modlayers.course.a3_token_loss, "
-            "modlayers.course.a4_checkpointing; print('ok')")
+            "modlayers.course.a4_checkpointing, modlayers.course.a5_scaling_out; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -125,7 +125,8 @@ def test_a_students_folder_is_sorted_into_graded_unreadable_renamed_and_left_out
         "the download or upload did not finish)",
         "`notes.txt`: not a notebook (.ipynb)"]
     assert bob.graded == {} and bob.unmatched == [("scratch.ipynb", "its name is no assignment's (expected one of "
-                                                   "a1_pooling.ipynb, a2_spans.ipynb, a3_token_loss.ipynb, a4_checkpointing.ipynb)")]
+                                                   "a1_pooling.ipynb, a2_spans.ipynb, a3_token_loss.ipynb, a4_checkpointing.ipynb, "
+                                                   "a5_scaling_out.ipynb)")]
     assert skipped == []
 
 
@@ -156,7 +157,7 @@ def test_a_class_of_only_broken_files_is_reported_in_every_output_not_aborted(tm
     bob = (tmp_path / "out" / "feedback" / "bob" / "summary.md").read_text()
     assert "there is no `a1_pooling.ipynb`, and `homework.ipynb` could not be graded: its name is no assignment's" in bob
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "| unreadable | 3 |" in summary and "| unreadable name | 4 |" in summary and "| missing | 1 |" in summary
+    assert "| unreadable | 3 |" in summary and "| unreadable name | 5 |" in summary and "| missing | 2 |" in summary
     for (student, name), text in status.items():
         if text != "missing":
             assert f"| {student} | {name} | " in summary and text in summary
@@ -204,3 +205,23 @@ def test_the_class_benchmark_flags_a_wrong_status_points_or_file_and_a_missing_r
     for change in ({"status": "missing"}, {"points": {"check-qa_loss": 0.0}}, {"file": "a2_spans.ipynb"}):
         wrong = [right[0], Score(**{**right[1].__dict__, **change})]
         assert len(grade_class.unexpected(wrong, expected)) == 1, change
+
+
+def test_a_notebook_saved_under_another_extension_is_graded_and_an_export_is_named_with_the_reason(tmp_path):
+    from modlayers.course.submissions import find_submissions
+
+    write(tmp_path / "alice" / "a1_pooling.ipynb.txt", STUDENT_A1.read_bytes())
+    write(tmp_path / "alice" / "a2_spans.py", b"# exported\ndef best_spans(): pass\n")
+    write(tmp_path / "alice" / "a3_token_loss.json", b"{}")
+    write(tmp_path / "alice" / "notes.txt", b"my notes")
+    (alice,), _ = find_submissions(tmp_path, NAMES, GRADE_IDS)
+    assert alice.graded == {"a1_pooling": tmp_path / "alice" / "a1_pooling.ipynb.txt"}
+    assert alice.renamed["a1_pooling"] == ("graded `a1_pooling.ipynb.txt`, a notebook saved as `.txt` instead of "
+                                           "`a1_pooling.ipynb`")
+    assert alice.unreadable["a2_spans"] == ("a2_spans.py", "saved as `.py`, not as the notebook `a2_spans.ipynb` (a Python "
+                                            "script, as File > Download > Download .py writes it): download the notebook "
+                                            "itself, File > Download > Download .ipynb")
+    file, reason = alice.unreadable["a3_token_loss"]
+    assert file == "a3_token_loss.json" and reason.startswith("saved as `.json`, not as the notebook `a3_token_loss.ipynb` "
+                                                              "(not a notebook: an empty JSON object")
+    assert alice.ignored == ["`notes.txt`: not a notebook (.ipynb)"]

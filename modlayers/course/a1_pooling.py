@@ -130,8 +130,9 @@ def check_pooled_logits(fn: Callable) -> None:
     result = call("pooled_logits", fn, logits, index.clone(), references=[pool_at])
     if isinstance(result, torch.Tensor) and tuple(result.shape) == (batch, batch, num_labels):
         raise CheckFailed(
-            f"{case}: pooled_logits returned shape {tuple(result.shape)}. logits[:, index] takes every index for "
-            "every row; pair each row with its own index: logits[torch.arange(batch), index]."
+            f"{case}: pooled_logits returned shape {tuple(result.shape)}, expected {(batch, num_labels)}. Indexing "
+            "the positions alone (logits[:, index]) takes every index for every row; row b needs only its own "
+            "position, index[b]. See the hint of question 2."
         )
     result = require_tensor("pooled_logits", result, (batch, num_labels), case)
     for row in range(batch):

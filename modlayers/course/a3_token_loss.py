@@ -8,7 +8,10 @@ part                         points  behaviour
 ``align_labels``             3       special tokens -100, first sub-word labelled, continuation pieces -100
 ``masked_token_loss``
   ``"labelled tokens"``      2       -100 ignored, mean over the labelled tokens
-  ``"no labelled token"``    1       0.0 (not nan), connected to the logits
+  ``"no labelled token"``    1       0.0 (not nan), connected to the logits, from a loss that divides
+                                     by the labelled tokens (a single labelled token among ignored
+                                     ones is its own loss), so that ``per_token.mean()``, 0.0 here by
+                                     accident, does not earn it
 ===========================  ======  ==================================================
 
 The one-line ``F.cross_entropy(logits.view(-1, n), labels.view(-1))`` gives NaN when nothing is
@@ -48,7 +51,8 @@ __all__ = [
 
 MASKED_TOKEN_LOSS_PARTS = {
     "labelled tokens": "-100 ignored, mean over labelled tokens",
-    "no labelled token": "0.0 (not nan), connected to the logits, when nothing is labelled",
+    "no labelled token": "0.0 (not nan), connected to the logits, when nothing is labelled; one labelled token alone "
+                         "counts as its own loss",
 }
 
 # (tokens as the tokenizer prints them, word labels, word_ids); tests check them against the real tokenizer.
@@ -118,7 +122,10 @@ def check_masked_token_loss(fn: Callable, part: str | None = None) -> None:
             ("special tokens and continuation pieces at -100", torch.tensor([[-100, 1, -100, 0, -100], [-100, 2, 2, 0, -100]])),
             ("one sentence with no labelled token", torch.tensor([[-100, -100, -100, -100, -100], [-100, 2, -100, 1, -100]])),
         ],
-        "no labelled token": [("no labelled token at all", torch.full((2, 5), -100))],
+        # A loss that divides by every token is 0.0 here by accident: the second case shows its denominator.
+        "no labelled token": [("no labelled token at all", torch.full((2, 5), -100)),
+                              ("a single labelled token among ignored ones",
+                               torch.tensor([[-100, -100, -100, -100, -100], [-100, -100, 2, -100, -100]]))],
     }
     for case, labels in [c for p in chosen for c in cases[p]]:
         expected = token_classification_loss(logits, labels)
@@ -193,6 +200,18 @@ def hidden_test_masked_token_loss(fn: Callable, part: str) -> None:
     """Compare ``fn`` with the kit's ``token_classification_loss`` on 30 random batches of ``part``."""
     if part not in MASKED_TOKEN_LOSS_PARTS:
         raise ValueError(f"part must be one of {list(MASKED_TOKEN_LOSS_PARTS)}, got {part!r}.")
-    cases = random_token_batches(hidden_seed(f"a3_token_loss/masked_token_loss/{part}"), 30,
-                                 none_labelled=part == "no labelled token")
+    seed = hidden_seed(f"a3_token_loss/masked_token_loss/{part}")
+    cases = random_token_batches(seed, 30, none_labelled=part == "no labelled token")
+    if part == "no labelled token":  # every other case: one token labelled, so the denominator shows
+        cases = [_one_labelled(case, seed + index) if index % 2 else case for index, case in enumerate(cases)]
     assert_matches_reference("masked_token_loss", fn, token_classification_loss, cases, references=[token_classification_loss])
+
+
+def _one_labelled(case: tuple[torch.Tensor, torch.Tensor], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``case`` (all labels -100) with one random token given a random label."""
+    logits, labels = case
+    generator = torch.Generator().manual_seed(seed)
+    labels = labels.clone()
+    position = int(torch.randint(0, labels.numel(), (), generator=generator))
+    labels.view(-1)[position] = int(torch.randint(0, logits.shape[-1], (), generator=generator))
+    return logits, labels

@@ -196,6 +196,19 @@ class StudentFiles:
     ignored: list[str] = dataclasses.field(default_factory=list)
 
 
+_EXPORTS = {".py": "a Python script, as File > Download > Download .py writes it",
+            ".html": "a web page of the notebook, as File > Print or Export > HTML writes it",
+            ".pdf": "a PDF of the notebook"}
+
+
+def _without_suffixes(file_name: str) -> str:
+    """``a1_pooling.ipynb.txt`` -> ``a1_pooling``: the name before any extension a browser or an export added."""
+    stem = file_name
+    while "." in stem and re.fullmatch(r"[A-Za-z0-9]{1,5}", stem.rsplit(".", 1)[1]):
+        stem = stem.rsplit(".", 1)[0]
+    return stem
+
+
 def _student_files(folder: Path, names: Sequence[str], grade_ids: Mapping[str, set[str]]) -> StudentFiles:
     result = StudentFiles(folder.name)
     candidates: dict[str, list[tuple[int, Path, str | None, str]]] = {}  # name -> [(rank, path, reason, how)]
@@ -205,13 +218,24 @@ def _student_files(folder: Path, names: Sequence[str], grade_ids: Mapping[str, s
         if path.is_dir():
             result.ignored.append(f"`{path.name}/`: a folder; notebooks go directly in the student's folder")
             continue
-        if path.suffix.lower() != ".ipynb":
-            result.ignored.append(f"`{path.name}`: not a notebook (.ipynb)")
-            continue
+        exported = path.suffix.lower() != ".ipynb"
+        if exported:  # `a1_pooling.ipynb.txt`, `a1_pooling.json`, `a1_pooling.py`: an assignment's file, saved otherwise
+            name = assignment_for_name(_without_suffixes(path.name), names)
+            if name is None:
+                result.ignored.append(f"`{path.name}`: not a notebook (.ipynb)")
+                continue
         try:
             notebook, reason = read_submission(path), None
         except UnreadableSubmission as error:
             notebook, reason = None, str(error)
+        if exported:
+            rank = 1
+            how = f"graded `{path.name}`, a notebook saved as `{path.suffix}` instead of `{name}.ipynb`"
+            if reason is not None:
+                reason = (f"saved as `{path.suffix}`, not as the notebook `{name}.ipynb` ({_EXPORTS.get(path.suffix.lower(), reason)}): "
+                          "download the notebook itself, File > Download > Download .ipynb")
+            candidates.setdefault(name, []).append((rank if reason is None else 3 + rank, path, reason, how))
+            continue
         name = assignment_for_name(path.name, names)
         if name == path.stem:
             rank, how = 0, ""

@@ -31,10 +31,12 @@ from modlayers.distributed.launching import (
 from modlayers.distributed.rank_memory import (
     RankMemory,
     activations_for_batch,
+    fsdp2_shard_rows,
     measure_state_bytes,
     memory_json,
     memory_table,
     predict_rank_memory,
+    state_bytes_per_rank,
 )
 from modlayers.distributed.strategies import STRATEGIES, full_parameters, unwrap, wrap_model
 from modlayers.distributed.tasks import MODEL_KINDS, TASKS, Task, build_task, items_in_batch, task_features
@@ -53,6 +55,7 @@ __all__ = [
     "backend_for",
     "build_task",
     "enable_checkpointing",
+    "fsdp2_shard_rows",
     "full_parameters",
     "init_distributed",
     "items_in_batch",
@@ -65,6 +68,7 @@ __all__ = [
     "predict_rank_memory",
     "rank_share",
     "shutdown",
+    "state_bytes_per_rank",
     "task_features",
     "torchrun_command",
     "train_distributed",

@@ -169,6 +169,61 @@ def predict_rank_memory(parameter_bytes: int, strategy: str, world_size: int, ac
             "activations": float(activation_bytes)}
 
 
+def fsdp2_shard_rows(rows: int, world_size: int, rank: int) -> int:
+    """How many of a parameter's ``rows`` (its dim 0) rank ``rank`` holds under FSDP2 over ``world_size`` ranks.
+
+    ``fully_shard`` splits every parameter along dim 0 as ``torch.chunk`` does: chunks of ``ceil(rows / W)``
+    rows, the last ones shorter or empty. So a ``(5, 3)`` weight over 2 ranks is 3 rows on rank 0 and 2 on rank 1,
+    and a ``(1,)`` bias is all on rank 0 (FSDP2 pads the shards to one size for its collectives, but a rank's
+    ``to_local()`` tensor, and its gradient and optimizer state, hold only its own rows).
+
+    Example:
+        >>> [fsdp2_shard_rows(5, 2, r) for r in range(2)], [fsdp2_shard_rows(5, 4, r) for r in range(4)]
+        ([3, 2], [2, 2, 1, 0])
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"need world_size >= 1 and 0 <= rank < world_size, got world_size={world_size}, rank={rank}.")
+    chunk = -(-rows // world_size)  # ceil
+    return max(0, min(chunk, rows - rank * chunk))
+
+
+def state_bytes_per_rank(model: nn.Module, strategy: str, world_size: int, rank: int) -> dict[str, int]:
+    """Exactly what :func:`measure_state_bytes` finds on rank ``rank`` after one Adam step, counted without running.
+
+    ``predict_rank_memory`` is the rule of thumb (``P / W``); this is the count to the byte: each parameter at its own
+    dtype's size, FSDP2's uneven shards (:func:`fsdp2_shard_rows`), and frozen parameters (``requires_grad=False``),
+    which are held but get no gradient and no optimizer state. Every parameter of ``model`` is sharded under
+    ``fsdp2`` (each one at least 1-dimensional).
+
+    Args:
+        model: the unwrapped model, whole (as every rank builds it before wrapping).
+        strategy: ``"none"``, ``"ddp"`` (every rank the whole) or ``"fsdp2"``.
+        world_size, rank: ``W`` and this rank, ``0 <= rank < W``.
+
+    Returns:
+        ``{"parameters", "gradients", "optimizer_state"}`` in bytes, Adam's two moments in the parameters' dtype.
+
+    Example:
+        >>> model = nn.Linear(3, 5)  # weight (5, 3), bias (5,): 20 float32 numbers
+        >>> state_bytes_per_rank(model, "ddp", 2, 1), state_bytes_per_rank(model, "fsdp2", 2, 1)
+        ({'parameters': 80, 'gradients': 80, 'optimizer_state': 160}, {'parameters': 32, 'gradients': 32, 'optimizer_state': 64})
+    """
+    if strategy not in ("none", "ddp", "fsdp2"):
+        raise ValueError(f"Unknown strategy {strategy!r}; choose one of none, ddp, fsdp2.")
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"need world_size >= 1 and 0 <= rank < world_size, got world_size={world_size}, rank={rank}.")
+    held = trained = 0
+    for parameter in model.parameters():
+        numel = parameter.numel()
+        if strategy == "fsdp2":
+            rows = parameter.shape[0]
+            numel = numel // rows * fsdp2_shard_rows(rows, world_size, rank) if rows else 0
+        size = numel * parameter.element_size()
+        held += size
+        trained += size if parameter.requires_grad else 0
+    return {"parameters": held, "gradients": trained, "optimizer_state": ADAM_STATE_COPIES * trained}
+
+
 def activations_for_batch(measured_bytes: int, measured_batch: int, batch: int) -> float:
     """``A(b) = A(B) * b / B``: activations grow in proportion to the batch (same sequence length).
 
