@@ -179,7 +179,8 @@ def read_file(path: Path) -> TaskRows:
     """The rows of one ``.csv``, ``.jsonl`` or ``.json`` (lines, or one array of objects) file.
 
     Raises:
-        DataSourceError: an unknown suffix, or a line that is not a JSON object (named by its line number).
+        DataSourceError: an unknown suffix, a line that is not a JSON object (named by its line number), or a
+            CSV row with more or fewer cells than the header (named by its row number).
     """
     path = Path(path)
     if path.suffix not in FILE_SUFFIXES:
@@ -189,6 +190,13 @@ def read_file(path: Path) -> TaskRows:
             reader = csv.DictReader(f)
             rows = [dict(row) for row in reader]
             names = list(reader.fieldnames or [])
+        for number, row in enumerate(rows, start=1):
+            # DictReader files surplus cells under the key None and fills missing ones with None
+            cells = len(names) - sum(value is None for value in row.values()) + len(row.get(None) or ())
+            if cells != len(names):
+                raise DataSourceError(
+                    f"{path}, row {number}: {cells} cell(s) where the header has {len(names)} ({names}); an unclosed "
+                    "quote or a comma inside an unquoted text is the usual cause: quote the text (csv.writer does).")
         return TaskRows(rows=rows, columns=names, where=str(path), row_word="row")
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json" and text.lstrip().startswith("["):
