@@ -53,8 +53,8 @@ def measure_ddp_kept_bytes(model: nn.Module, loss: Callable[[nn.Module], torch.T
         gradient_as_bucket_view: DDP's option.
 
     Returns:
-        ``{"kept": bytes still allocated after backward, "buckets": DDP's reported bucket bytes,
-        "gradients": bytes of the .grad tensors}``.
+        A dict: ``"kept"``, the bytes still allocated after backward; ``"buckets"``, DDP's reported bucket
+        bytes; ``"gradients"``, the bytes of the ``.grad`` tensors.
     """
     from torch._C._profiler import _EventType
     from torch.profiler import ProfilerActivity, _utils, profile

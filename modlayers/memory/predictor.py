@@ -2,29 +2,29 @@
 
 **State** (what a device holds for the whole run), with ``P`` parameters and ``W`` devices:
 
-================  ==========  =========  ======================================  =====================
-precision         weights     gradients  optimizer state (AdamW / SGD)           total with AdamW
-================  ==========  =========  ======================================  =====================
-``fp32``          ``4P``      ``4P``     ``8P`` (two moments) / ``0``            ``16P``
-``bf16-mixed``    ``2P``      ``2P``     ``12P`` (fp32 master, two moments)      ``16P``
-                                         / ``4P`` (master)
-``bf16-autocast`` ``4P``      ``4P``     ``8P`` / ``0``                          ``16P``
-================  ==========  =========  ======================================  =====================
+=================  ==========  =========  ======================================  =====================
+precision          weights     gradients  optimizer state (AdamW / SGD)           total with AdamW
+=================  ==========  =========  ======================================  =====================
+``fp32``           ``4P``      ``4P``     ``8P`` (two moments) / ``0``            ``16P``
+``bf16-mixed``     ``2P``      ``2P``     ``12P`` (fp32 master, two moments)      ``16P``
+                                          / ``4P`` (master)
+``bf16-autocast``  ``4P``      ``4P``     ``8P`` / ``0``                          ``16P``
+=================  ==========  =========  ======================================  =====================
 
 ``bf16-mixed`` is what the ZeRO paper (Rajbhandari et al. 2020, arXiv:1910.02054, section 3.1: ``K = 12``) and
 Megatron keep; ``bf16-autocast`` is ``torch.autocast``: the weights stay float32 and each matmul gets a 16-bit copy
 of its weight (a **buffer**, ``2`` bytes per matmul weight, held from forward to backward). SGD means plain SGD
 (no momentum: no state). Sharding divides some of it by ``W``:
 
-==============  ==========================================  ======================================
-sharding        divided by ``W``                            bf16-mixed + AdamW, per device
-==============  ==========================================  ======================================
-``none``/``ddp``  nothing                                   ``2P + 2P + 12P``
-``zero1``       optimizer state                             ``2P + 2P + 12P / W``
-``zero2``       optimizer state, gradients                  ``2P + 14P / W``
-``zero3``       everything                                  ``16P / W``
-``fsdp2``       everything (float32 shards, 16-bit gather)  ``(4P + 4P + 8P) / W``
-==============  ==========================================  ======================================
+==================  ==========================================  ======================================
+sharding            divided by ``W``                            bf16-mixed + AdamW, per device
+==================  ==========================================  ======================================
+``none``/``ddp``    nothing                                     ``2P + 2P + 12P``
+``zero1``           optimizer state                             ``2P + 2P + 12P / W``
+``zero2``           optimizer state, gradients                  ``2P + 14P / W``
+``zero3``           everything                                  ``16P / W``
+``fsdp2``           everything (float32 shards, 16-bit gather)  ``(4P + 4P + 8P) / W``
+==================  ==========================================  ======================================
 
 DDP's gradients are the kit's ``gradient_as_bucket_view=True`` buckets, no second copy. ZeRO-3 and FSDP2 gather
 one layer's whole parameters before it runs and prefetch the next: two of the largest layer in 16 bits (a
@@ -81,8 +81,9 @@ class MemoryBreakdown:
     Attributes:
         weights, gradients, optimizer_state: the state, this device's share.
         activations: saved for backward by this device's forward pass.
-        buffers: alive for a moment of the step: gathered layers (ZeRO-3, FSDP2), autocast's 16-bit weight
-            copies, the recompute of one checkpointed layer.
+        buffers: what the state and the activations formulas leave out: gathered layers (ZeRO-3, FSDP2) and the
+            recompute of one checkpointed layer, alive for a moment; autocast's 16-bit weight copies, which every
+            layer that is not checkpointed keeps from its forward to its backward pass, like its activations.
         parameters: the model's parameter count (all devices together).
         details: the named terms behind ``activations`` and ``buffers``.
     """
