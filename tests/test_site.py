@@ -135,6 +135,10 @@ def test_the_table_of_contents_adds_every_page_and_lesson_it_does_not_name():
     assert toc["parts"][0]["chapters"] == [{"file": "notebooks/01_a"}, {"file": "notebooks/06_new"}]
     assert toc["parts"][1]["chapters"][1:] == [{"file": "docs/new_topic"}]
     assert listed["parts"][1]["chapters"] == [{"file": "docs/setup", "sections": [{"file": "docs/deep"}]}]
+    listed["parts"][0]["chapters"].append({"file": "notebooks/assignments/README"})
+    toc = site.table_of_contents(listed, [], ["notebooks/01_a", "notebooks/06_new", "notebooks/07_newer"])
+    assert [c["file"] for c in toc["parts"][0]["chapters"]] == [
+        "notebooks/01_a", "notebooks/06_new", "notebooks/07_newer", "notebooks/assignments/README"]
     with pytest.raises(ValueError, match="no part captioned 'Guides'"):
         site.table_of_contents({"parts": [{"caption": "Lessons", "chapters": []}]}, ["docs/x"], [])
 
