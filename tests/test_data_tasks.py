@@ -230,6 +230,12 @@ def test_the_report_names_the_scored_split_when_it_is_not_validation(tmp_path):
     assert load_task_data("classification", tmp_path).description == str(tmp_path)
 
 
+def test_the_report_names_the_validation_file_it_scored_not_the_training_file(tmp_path):
+    train, dev = write(tmp_path / "train.csv", GOOD), write(tmp_path / "dev.csv", GOOD)
+    loaded = load_task_data("classification", train, validation_data=dev, columns={"text": "review", "label": "stars"})
+    assert loaded.description == str(dev)
+
+
 def test_the_python_api_refuses_a_model_source_for_the_tiny_model_before_reading_data():
     for finetune in (qa_finetune, classification_finetune, tagging_finetune):
         with pytest.raises(ValueError, match="is a pretrained checkpoint; pass model='pretrained'"):
