@@ -68,6 +68,7 @@ class TaskData:
         source: the source as given, for reports.
         columns: the task's fields -> the columns they were read from.
         validation_split: the split scored (``"validation"`` unless told otherwise).
+        validation_source: the validation file when it was given on its own (``validation_data=``), else None.
     """
 
     train: list[dict]
@@ -76,10 +77,14 @@ class TaskData:
     source: str
     columns: dict[str, str] = field(default_factory=dict)
     validation_split: str = "validation"
+    validation_source: str | None = None
 
     @property
     def description(self) -> str:
-        """The source for a report, with the scored split when it is not ``"validation"``."""
+        """What was scored, for a report: the validation file when it was given on its own, else the source, with
+        the scored split when it is not ``"validation"``."""
+        if self.validation_source is not None:
+            return self.validation_source
         return self.source if self.validation_split == "validation" else f"{self.source} ({self.validation_split} split)"
 
 
@@ -125,7 +130,8 @@ def load_task_data(
                          validation_split=validation_split)
     train, validation, names, used = convert_rows(task, splits["train"], splits["validation"], columns, label_names)
     return TaskData(train=train, validation=validation, label_names=names, source=str(data), columns=used,
-                    validation_split=validation_split)
+                    validation_split=validation_split,
+                    validation_source=None if validation_data is None else str(validation_data))
 
 
 def read_splits(data: str | Path, *, validation_data: str | Path | None = None, train_split: str = "train",
@@ -179,7 +185,8 @@ def read_file(path: Path) -> TaskRows:
     """The rows of one ``.csv``, ``.jsonl`` or ``.json`` (lines, or one array of objects) file.
 
     Raises:
-        DataSourceError: an unknown suffix, or a line that is not a JSON object (named by its line number).
+        DataSourceError: an unknown suffix, a line that is not a JSON object (named by its line number), or a
+            CSV row with more or fewer cells than the header (named by its row number).
     """
     path = Path(path)
     if path.suffix not in FILE_SUFFIXES:
@@ -189,6 +196,13 @@ def read_file(path: Path) -> TaskRows:
             reader = csv.DictReader(f)
             rows = [dict(row) for row in reader]
             names = list(reader.fieldnames or [])
+        for number, row in enumerate(rows, start=1):
+            # DictReader files surplus cells under the key None and fills missing ones with None
+            cells = len(names) - sum(value is None for value in row.values()) + len(row.get(None) or ())
+            if cells != len(names):
+                raise DataSourceError(
+                    f"{path}, row {number}: {cells} cell(s) where the header has {len(names)} ({names}); an unclosed "
+                    "quote or a comma inside an unquoted text is the usual cause: quote the text (csv.writer does).")
         return TaskRows(rows=rows, columns=names, where=str(path), row_word="row")
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json" and text.lstrip().startswith("["):

@@ -126,6 +126,9 @@ def _classification(train, validation, columns, label_names):
             names = [str(i) for i in range(max([_as_int(v) for v in raw if v not in (None, "")], default=0) + 1)]
         else:
             names = sorted({str(v) for v in raw if v not in (None, "")})
+    # names read off the training split's own words: a "0" elsewhere is a word that is not among them, not an index
+    names_only = label_names is None and _class_label_names(train, label_column) is None and names != [
+        str(i) for i in range(len(names))]
     records = []
     for split in (train, validation):
         text_column = find_column(split, "text", "classification", columns)
@@ -137,7 +140,10 @@ def _classification(train, validation, columns, label_names):
             text, value = row.get(text_column), row.get(found_label)
             if not isinstance(text, str) or not text.strip():
                 raise _error(f"{where}: the text ({text_column!r}) must be a non-empty string, got {text!r}.")
-            label = names.index(value) if isinstance(value, str) and value in names else _as_int(value)
+            if isinstance(value, str) and value in names:
+                label = names.index(value)
+            else:
+                label = None if names_only else _as_int(value)
             if label is None:
                 raise _error(f"{where}: unknown label {value!r} in {found_label!r}; the labels are {names}. Add it "
                              "with --labels (Python: label_names=) or fix the row.")

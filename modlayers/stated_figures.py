@@ -37,7 +37,8 @@ def check_figure(name: str, value, *, stated: float, tolerance: float, fmt: str 
         value: the run's number (a float, an int, or a one-element tensor).
         stated: the figure the notebook's text states.
         tolerance: how far the run may be from ``stated`` on any machine (absolute, same units).
-        fmt: format of the printed value.
+        fmt: format of the printed value. A percent format (``".1%"``) prints the stated figure and the
+            tolerance as percentages too, so the line reads ``39.9% (stated 40% ± 0.5%)``.
 
     Returns:
         ``value`` as a float, so a cell can go on using it.
@@ -58,14 +59,22 @@ def check_figure(name: str, value, *, stated: float, tolerance: float, fmt: str 
     if math.isnan(value):
         raise ValueError(f"check_figure({name!r}): the run produced NaN, the text states {stated}.")
     _RECORDED[name] = {"value": value, "stated": stated, "tolerance": tolerance}
+    statement = _statement(stated, tolerance, fmt)
     if abs(value - stated) > tolerance:
         raise FigureMismatch(
-            f"{name}: this run gives {value:{fmt}}, but the text states {stated} ± {tolerance}. Something that "
+            f"{name}: this run gives {value:{fmt}}, but the text states {statement}. Something that "
             "changes training (the data, the head, the loss, the decoder, a cell edited above) changed the result; "
             "rerun the notebook from the top, and if it still differs, the change broke the lesson."
         )
-    print(f"✓ {name}: {value:{fmt}} (stated {stated} ± {tolerance})")
+    print(f"✓ {name}: {value:{fmt}} (stated {statement})")
     return value
+
+
+def _statement(stated: float, tolerance: float, fmt: str) -> str:
+    """``stated ± tolerance`` as the text writes it: in percent when the value is printed in percent."""
+    if fmt.endswith("%"):
+        return f"{100 * stated:g}% ± {100 * tolerance:g}%"
+    return f"{stated} ± {tolerance}"
 
 
 def recorded_figures() -> dict[str, dict[str, float]]:

@@ -303,3 +303,18 @@ def test_tagging_entity_words_split_into_sub_words_with_the_pretrained_tokenizer
     words = [w for r in load_tagging("validation") for w, t in zip(r["words"], r["tags"]) if t != "O"]
     split = sum(len(tokenizer.tokenize(w)) > 1 for w in words) / len(words)
     assert split >= 0.5, f"only {split:.0%} of entity words are cut into sub-words by bert-base-uncased"
+
+
+def test_importing_the_generators_main_module_writes_nothing(monkeypatch):
+    """Sphinx's autosummary imports every module; ``python -m modlayers.datasets_generator`` alone writes data."""
+    import importlib
+    import sys
+
+    import modlayers.datasets_generator as generator
+
+    def write(*args, **kwargs):
+        raise AssertionError("importing modlayers.datasets_generator.__main__ ran the generator")
+
+    monkeypatch.setattr(generator, "main", write)
+    monkeypatch.delitem(sys.modules, "modlayers.datasets_generator.__main__", raising=False)
+    importlib.import_module("modlayers.datasets_generator.__main__")

@@ -75,6 +75,31 @@ def test_an_unknown_label_name_names_the_row_and_the_labels(tmp_path, capsys):
     assert f"{dev}, row 2: unknown label 'meh' in 'stars'; the labels are ['bad', 'good']" in line
 
 
+def test_a_digit_label_is_not_taken_as_an_index_when_the_labels_are_words(tmp_path, capsys):
+    train = write(tmp_path / "train.csv", GOOD)  # labels 'bad', 'good'
+    dev = write(tmp_path / "dev.csv", [GOOD[0], {"review": "odd soup", "stars": "0"}])
+    line = error_line(["classification", "--data", str(train), "--validation-data", str(dev),
+                       "--text-column", "review", "--label-column", "stars"], capsys)
+    assert f"{dev}, row 2: unknown label '0' in 'stars'; the labels are ['bad', 'good']" in line
+
+
+def test_digit_labels_in_a_csv_are_indices_into_the_names_given_with_labels(tmp_path):
+    train = write(tmp_path / "train.csv", [{"text": "a", "label": "0"}, {"text": "b", "label": "1"}])
+    loaded = load_task_data("classification", train, validation_data=train, label_names=["neg", "pos"])
+    assert [(r["label"], r["label_name"]) for r in loaded.train] == [(0, "neg"), (1, "pos")]
+
+
+def test_a_csv_row_with_a_cell_too_few_or_too_many_names_the_row_and_the_likely_cause(tmp_path, capsys):
+    good = write(tmp_path / "good.csv", [{"text": "a", "label": "0"}, {"text": "b", "label": "1"}])
+    for name, body, cells in (("unclosed.csv", 'text,label\nfine,0\ngood,1\n"cold soup,0\n', 1),
+                              ("comma.csv", "text,label\nfine,0\ncold, thin soup,1\n", 3)):
+        (tmp_path / name).write_text(body)
+        line = error_line(["classification", "--data", str(tmp_path / name), "--validation-data", str(good)], capsys)
+        row = 3 if name == "unclosed.csv" else 2
+        assert f"{tmp_path / name}, row {row}: {cells} cell(s) where the header has 2 (['text', 'label'])" in line
+        assert "unclosed quote" in line
+
+
 def test_an_unknown_tag_names_the_record(tmp_path, capsys):
     row = {"id": "s1", "words": ["Ada", "sang"], "tags": ["B-PER", "O"]}
     train = write(tmp_path / "train.jsonl", [row])
@@ -203,6 +228,12 @@ def test_the_report_names_the_scored_split_when_it_is_not_validation(tmp_path):
     assert loaded.description == f"{tmp_path} (test split)"
     (tmp_path / "validation.csv").write_text("text,label\nfine,1\n")
     assert load_task_data("classification", tmp_path).description == str(tmp_path)
+
+
+def test_the_report_names_the_validation_file_it_scored_not_the_training_file(tmp_path):
+    train, dev = write(tmp_path / "train.csv", GOOD), write(tmp_path / "dev.csv", GOOD)
+    loaded = load_task_data("classification", train, validation_data=dev, columns={"text": "review", "label": "stars"})
+    assert loaded.description == str(dev)
 
 
 def test_the_python_api_refuses_a_model_source_for_the_tiny_model_before_reading_data():

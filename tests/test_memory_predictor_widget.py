@@ -36,6 +36,21 @@ def test_widget_draws_every_sharding_and_redraws_when_a_control_is_set_from_code
     plt.close("all")
 
 
+def test_widget_draws_in_the_gb_of_the_notebooks_text_and_the_gpu_line_at_80_gb(monkeypatch):
+    """Notebook 06 and the scale table state GB (1e9 bytes); bars in GiB would show Llama-3-8B's 16.1 GB of
+    FSDP2 state as 15.0, under a line labelled 'an 80 GB GPU: 75 GiB'."""
+    from modlayers.memory import predictor_widget as module
+
+    calls = []
+    monkeypatch.setattr(module, "plot_breakdown", lambda bars, **kwargs: calls.append(kwargs) or plot_breakdown(
+        bars, **kwargs))
+    predictor_widget(model="llama-3-8b", world_size=8, seq_len=4096)
+    ax = calls[-1]["ax"]
+    assert ax.get_ylabel() == "one device's memory (GB)"
+    assert "an 80 GB GPU: 80 GB" in [text.get_text() for text in ax.get_legend().get_texts()]
+    plt.close("all")
+
+
 def test_widget_refuses_a_start_value_outside_its_options():
     with pytest.raises(ValueError, match="world_size=3 is not one of"):
         predictor_widget(world_size=3)

@@ -137,3 +137,14 @@ def test_the_installed_ipykernel_is_not_one_that_loses_replies():
         (spec,) = [Requirement(r).specifier for r in project["optional-dependencies"][extra] if r.startswith("ipykernel")]
         assert "7.3.0" not in spec and "7.0.1" not in spec and "6.29.5" in spec and "7.4.0" in spec, (extra, spec)
         assert spec.contains(ipykernel.__version__), f"ipykernel {ipykernel.__version__} is excluded by {spec}"
+
+
+def test_the_kernel_runs_without_the_makefiles_mplbackend_so_the_sites_copy_shows_no_doctor_warning(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as `make test` exports it
+    monkeypatch.setenv("MODLAYERS_RUNNER_PROBE", "kept")  # every other variable reaches the kernel
+    run = execute_notebook(write_notebook(
+        tmp_path, "import os\nprint(os.environ.get('MPLBACKEND'), os.environ.get('MODLAYERS_RUNNER_PROBE'))"),
+        timeout=120)
+    backend, probe = run.notebook.cells[0].outputs[0]["text"].split()
+    assert backend != "Agg" and probe == "kept"  # the kernel's own choice: its inline backend

@@ -24,6 +24,13 @@ def test_a_value_outside_tolerance_fails_naming_figure_value_and_statement():
     assert recorded_figures()["exact match"]["value"] == 0.092  # recorded even when it fails
 
 
+def test_a_percent_figure_states_its_figure_and_tolerance_in_percent_too(capsys):
+    check_figure("activations removed", 0.399, stated=0.40, tolerance=0.005, fmt=".1%")
+    assert "✓ activations removed: 39.9% (stated 40% ± 0.5%)" in capsys.readouterr().out
+    with pytest.raises(FigureMismatch, match=r"gives 30\.0%, but the text states 40% ± 0\.5%"):
+        check_figure("activations removed", 0.30, stated=0.40, tolerance=0.005, fmt=".1%")
+
+
 @pytest.mark.parametrize("bad, error", [("0.3", TypeError), (True, TypeError), (float("nan"), ValueError)])
 def test_a_value_that_is_no_number_is_refused(bad, error):
     with pytest.raises(error):

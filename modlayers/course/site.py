@@ -111,7 +111,8 @@ def without_outputs_note(source: Path) -> nbformat.NotebookNode:
 
 
 def table_of_contents(listed: dict, docs_pages: list[str], lesson_pages: list[str]) -> dict:
-    """``docs/_toc.yml`` with every page it does not name added: lessons to "Lessons", pages to "Guides".
+    """``docs/_toc.yml`` with every page it does not name added: lessons to "Lessons" (after the lessons it
+    names, before any other page there, such as the assignments), pages to "Guides".
 
     ``docs_pages`` and ``lesson_pages`` are repository paths without suffix (``docs/setup``).
     """
@@ -131,8 +132,13 @@ def table_of_contents(listed: dict, docs_pages: list[str], lesson_pages: list[st
         missing = [page for page in found if page not in named]
         if missing and caption not in captions:
             raise ValueError(f"docs/_toc.yml has no part captioned {caption!r} to add {missing} to; add one.")
+        chapters = captions.get(caption, {}).get("chapters", [])
         for page in missing:
-            captions[caption]["chapters"].append({"file": page})
+            if caption == LESSONS_CAPTION:  # a new lesson goes after the lessons listed, before other pages
+                at = max((i + 1 for i, entry in enumerate(chapters) if entry.get("file") in found), default=0)
+                chapters.insert(at, {"file": page})
+            else:
+                chapters.append({"file": page})
     return toc
 
 

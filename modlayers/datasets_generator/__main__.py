@@ -2,4 +2,5 @@
 
 from modlayers.datasets_generator import main
 
-main()
+if __name__ == "__main__":  # importing this module (Sphinx's autosummary does) writes nothing
+    main()

@@ -10,7 +10,7 @@ from modlayers.memory.predictor import COLUMNS, MemoryBreakdown
 
 GIB = 2**30
 LABELS = {"weights": "weights", "gradients": "gradients", "optimizer_state": "optimizer state",
-          "activations": "activations", "buffers": "buffers (for a moment)"}
+          "activations": "activations", "buffers": "buffers"}
 COLORS = {"weights": "tab:blue", "gradients": "tab:orange", "optimizer_state": "tab:green",
           "activations": "tab:red", "buffers": "tab:gray"}
 

@@ -2,14 +2,14 @@
 
 **State** (what a device holds for the whole run), with ``P`` parameters and ``W`` devices:
 
-==================  ==========  =========  ======================================  =====================
-precision           weights     gradients  optimizer state (AdamW / SGD)           total with AdamW
-==================  ==========  =========  ======================================  =====================
-``fp32``            ``4P``      ``4P``     ``8P`` (two moments) / ``0``            ``16P``
-``bf16-mixed``      ``2P``      ``2P``     ``12P`` (fp32 master, two moments)      ``16P``
-                                           / ``4P`` (master)
-``bf16-autocast``   ``4P``      ``4P``     ``8P`` / ``0``                          ``16P``
-==================  ==========  =========  ======================================  =====================
+=================  ==========  =========  ======================================  =====================
+precision          weights     gradients  optimizer state (AdamW / SGD)           total with AdamW
+=================  ==========  =========  ======================================  =====================
+``fp32``           ``4P``      ``4P``     ``8P`` (two moments) / ``0``            ``16P``
+``bf16-mixed``     ``2P``      ``2P``     ``12P`` (fp32 master, two moments)      ``16P``
+                                          / ``4P`` (master)
+``bf16-autocast``  ``4P``      ``4P``     ``8P`` / ``0``                          ``16P``
+=================  ==========  =========  ======================================  =====================
 
 ``bf16-mixed`` is what the ZeRO paper (Rajbhandari et al. 2020, arXiv:1910.02054, section 3.1: ``K = 12``) and
 Megatron keep; ``bf16-autocast`` is ``torch.autocast``: the weights stay float32 and each matmul gets a 16-bit copy
@@ -81,8 +81,9 @@ class MemoryBreakdown:
     Attributes:
         weights, gradients, optimizer_state: the state, this device's share.
         activations: saved for backward by this device's forward pass.
-        buffers: alive for a moment of the step: gathered layers (ZeRO-3, FSDP2), autocast's 16-bit weight
-            copies, the recompute of one checkpointed layer.
+        buffers: what the state and the activations formulas leave out: gathered layers (ZeRO-3, FSDP2) and the
+            recompute of one checkpointed layer, alive for a moment; autocast's 16-bit weight copies, which every
+            layer that is not checkpointed keeps from its forward to its backward pass, like its activations.
         parameters: the model's parameter count (all devices together).
         details: the named terms behind ``activations`` and ``buffers``.
     """

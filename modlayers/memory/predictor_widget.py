@@ -20,6 +20,7 @@ POWERS_OF_TWO = [2**k for k in range(0, 11)]  # 1 .. 1024
 SEQ_LENS = [128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
 POLICIES = ("off", "attention-core", "every-4", "every-2", "every-layer")
 GPU_BYTES = 80e9  # an 80 GB accelerator (H100, A100 80GB)
+GB = 1e9  # the bars in decimal GB, as the GPU is sold and as the scale table and notebook 06 state figures
 
 
 def all_shardings(model: str, *, world_size: int = 8, **settings) -> dict[str, MemoryBreakdown]:
@@ -78,7 +79,7 @@ def predictor_widget(*, model: str = "llama-3-8b", precision: str = "bf16-mixed"
         bars = all_shardings(model, world_size=world_size, precision=precision, optimizer=optimizer, batch=batch,
                              seq_len=seq_len, checkpointing=checkpointing, flash_attention=flash_attention)
         fig, ax = plt.subplots(figsize=(8, 4.6))
-        plot_breakdown(bars, ax=ax, device_bytes=GPU_BYTES, device_name="an 80 GB GPU",
+        plot_breakdown(bars, ax=ax, device_bytes=GPU_BYTES, device_name="an 80 GB GPU", unit=GB, unit_name="GB",
                        title=f"{model}, {precision}, W={world_size}, batch {batch} x {seq_len} tokens, {checkpointing}")
         display(fig)
         plt.close(fig)
