@@ -38,7 +38,7 @@ SECTIONS = {
             "Which backend connects the processes on CPUs?",
             ("gloo", True, "NCCL is for GPUs; gloo runs collectives on CPUs."),
             ("NCCL", False, "NCCL needs GPUs."),
-            ("MPI, always", False, "torch uses gloo by default on CPUs."),
+            ("MPI, always", False, "MPI works only in a torch built with it, and is not what the kit picks."),
         ),
     ],
     3: [

@@ -74,7 +74,7 @@ SECTIONS = {
             "spans/all-outside",
             "Every position of the batch is outside the windows. What is the kit's loss?",
             ("0", True, "Nothing is counted, and the kit returns 0 so training goes on."),
-            ("NaN", False, "That is transformers' result: a mean over nothing. The kit returns 0."),
+            ("NaN", False, "That is transformers' result, a mean over nothing; the kit departs from it here."),
             ("log(seq_len)", False, "No position is counted, so no cross-entropy is computed."),
         ),
     ],
