@@ -50,6 +50,15 @@ def states(number, message: str) -> bool:
 
 def test_mean_pool_exercise_names_the_padding_case_and_the_mistake_never_the_answer(capsys):
     assert pooling.check_mean_pool(None) is False and "not answered yet" in capsys.readouterr().out
+
+    def template(hidden_states, attention_mask):
+        ...  # the notebook's blank: the body still `...`
+
+    def stub(hidden_states, attention_mask):
+        raise NotImplementedError()
+
+    for blank in (template, stub):
+        assert pooling.check_mean_pool(blank) is False and "not answered yet" in capsys.readouterr().out
     assert pooling.check_mean_pool(lambda h, m: (h * m[..., None]).sum(1) / m.sum(1, keepdim=True))
     cases = {lambda h, m: h.mean(dim=1): "padding is averaged in",
              lambda h, m: (h * m[..., None]).sum(dim=1) / h.shape[1]: "padded length",

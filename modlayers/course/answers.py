@@ -28,7 +28,7 @@ import copy
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from modlayers.course.checking import CheckFailed, call, describe_args, normalize, passed, same, short
+from modlayers.course.checking import CheckFailed, NotWrittenYet, call, describe_args, normalize, passed, same, short
 
 __all__ = ["BLANKS", "check_choice", "check_function", "check_number", "check_prediction", "is_blank", "not_answered"]
 
@@ -138,7 +138,8 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
 
     Args:
         name: the function's name in the notebook.
-        fn: the learner's function, or a blank (then: not answered yet).
+        fn: the learner's function; a blank, the ``raise NotImplementedError()`` stub or a function that
+            returns ``None`` (its body still ``...``) is not answered yet.
         reference: the kit's function with the same arguments.
         cases: ``(case name, args)``.
         mistakes: ``(what the mistake is, a function making it)``: when the learner's result equals one of
@@ -147,14 +148,20 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Iterable
 
     Raises:
         CheckFailed: the first case that differs: its name, the input, what came back and the likely mistake.
-        NotWrittenYet: ``fn`` is still the ``raise NotImplementedError()`` stub.
     """
+    how = f"write the body of {name} in the cell above (replace the `...`), run it, then run this cell."
     if is_blank(fn):
-        return not_answered(name, f"write {name} in the cell above (replace the blank), run it, then run this cell.")
+        return not_answered(name, how)
     count = 0
     for case, args in cases:
         expected = normalize(reference(*copy.deepcopy(args)))
-        mine = normalize(call(name, fn, *copy.deepcopy(args), allowed=allowed, references=references))
+        try:
+            mine = call(name, fn, *copy.deepcopy(args), allowed=allowed, references=references)
+        except NotWrittenYet:
+            return not_answered(name, how)
+        if is_blank(mine):  # the template's body is still `...`: it returns None
+            return not_answered(name, how)
+        mine = normalize(mine)
         if same(mine, expected, atol):
             count += 1
             continue
