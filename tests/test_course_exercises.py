@@ -22,7 +22,8 @@ def message_of(check, *args) -> str:
 NUMBER_EXERCISES = [  # (check, right answer, {wrong answer: words of the message naming the mistake})
     (spans.check_valid_span_count, 27, {100: "ends before starts", 55: "however long", 30: "fewer fit"}),
     (token_loss.check_counted_mean, 2.0, {10 / 12: "not counted", 10.0: "summed, not averaged"}),
-    (checkpointing.check_kept_bytes, 196608, {65536: "bias is left out", 131072: "positional input", 49152: "elements"}),
+    (checkpointing.check_kept_bytes, 1179648, {131072: "bias is left out", 1048576: "positional input",
+                                               294912: "elements"}),
     (checkpointing.check_best_segments, 6, {36: "its own segment", 1: "all 36 layers", 18: "smaller total"}),
     (scaling_out.check_weighted_loss, 1.75, {1.5: "different number of tokens", 3.0: "summed"}),
     (scaling_out.check_ranks_for_state, 3, {2: "56 GB", 4: "fewer do too", 1: "one 40 GB"}),
@@ -120,7 +121,7 @@ def test_predictions_are_compared_after_the_run_and_never_fail(capsys):
     assert pooling.check_first_token_prediction(0.3, 0.26) and not pooling.check_first_token_prediction(0.9, 0.26)
     assert spans.check_reachable_prediction(0.4, 0.38) and spans.check_window_count_prediction(4, 4, 32)
     assert token_loss.check_every_subword_prediction(0.1, 0.15)
-    assert checkpointing.check_bar_growth_prediction(5.5, 5.41)
+    assert checkpointing.check_batch_growth_prediction(2.1, 2.0)
     assert scaling_out.check_fsdp2_state_prediction(1.0, 1.01)
     with pytest.raises(TypeError, match="a number"):
         check_prediction("x", "five", 5)
