@@ -8,9 +8,16 @@ import nbformat
 import pytest
 
 from modlayers.course.checking import CheckFailed, NotWrittenYet
-from modlayers.course.quizzes import NOTEBOOKS, Quiz, all_questions, check_quiz_answers, choice, questions_of, quiz
+from modlayers.course.quizzes import (
+    NOTEBOOKS, QUIZ_POINTS, Quiz, all_questions, check_quiz_answers, choice, hidden_test_quiz_answers, questions_of, quiz,
+)
 from modlayers.course.quizzes import _sections
 from test_notebooks import NOTEBOOKS_DIR
+
+
+def letter_of(question, text_start):
+    """The letter under which ``question`` shows the option whose text starts with ``text_start``."""
+    return next(letter for letter, (text, _, _) in zip(question.letters, question.options) if text.startswith(text_start))
 
 
 def right_response(question):
@@ -54,6 +61,11 @@ def test_each_answer_is_explained_and_a_wrong_option_never_names_the_right_one(q
             assert right_text not in why
 
 
+def test_the_right_options_are_spread_over_the_letters():
+    rights = [right_response(q) for q in all_questions().values() if not q.numeric]
+    assert all(rights.count(letter) >= len(rights) // 5 for letter in "abc"), {x: rights.count(x) for x in "abc"}
+
+
 def test_a_question_needs_exactly_one_right_option():
     with pytest.raises(ValueError, match="exactly one right"):
         choice("x/y", "?", ("a", True, ""), ("b", True, ""))
@@ -64,9 +76,10 @@ def test_the_widget_shows_the_explanation_of_a_click_and_answer_does_the_same_by
     assert isinstance(q.widget, ipywidgets.VBox)
     radio, area = q.controls[0], q.feedback_areas[0]
     assert isinstance(radio, ipywidgets.RadioButtons) and radio.value is None and area.value == ""
-    radio.value = "a"  # what a click does
+    pad_is_eos = q.questions[0]
+    radio.value = letter_of(pad_is_eos, "The real end")  # what a click does
     assert "not quite" in area.value and "looks exactly like one" in area.value
-    feedback = q.answer("pooling/pad-is-eos", "B")
+    feedback = q.answer("pooling/pad-is-eos", letter_of(pad_is_eos, "The token just before").upper())
     assert feedback.right and "right" in area.value and "1. ✓ right" in capsys.readouterr().out
     numeric = quiz("pooling", 1)
     assert not numeric.answer(1, 3).right and "mask.sum() - 1" in numeric.feedback_areas[0].value
@@ -80,25 +93,30 @@ def test_the_widget_shows_the_explanation_of_a_click_and_answer_does_the_same_by
 def test_quiz_answers_are_graded_with_partial_credit_and_wrong_ones_explained(capsys):
     questions = questions_of("pooling")
     every = {q.id: right_response(q) for q in questions}
-    assert check_quiz_answers(lambda: every, "pooling", points=2) == 2
+    assert hidden_test_quiz_answers(lambda: every, "pooling") == QUIZ_POINTS == 2
     half = {q.id: (right_response(q) if i % 2 else None) for i, q in enumerate(questions)}
-    assert check_quiz_answers(lambda: half, "pooling", points=2) == 1.0
-    wrong = {**every, "pooling/why-last-token": "b"}
-    assert check_quiz_answers(lambda: wrong, "pooling", points=2) == round(2 * (len(questions) - 1) / len(questions), 2)
+    assert hidden_test_quiz_answers(lambda: half, "pooling") == 1.0
+    why_last = next(q for q in questions if q.id == "pooling/why-last-token")
+    wrong = {**every, "pooling/why-last-token": letter_of(why_last, "Because the tokenizer"),
+             "pooling/majority-class": "a quarter"}
+    assert hidden_test_quiz_answers(lambda: wrong, "pooling") == round(2 * (len(questions) - 2) / len(questions), 2)
+    assert check_quiz_answers(lambda: wrong, "pooling") is None
     out = capsys.readouterr().out
-    assert "✗ pooling/why-last-token: No label is stored" in out and "not answered" in out
+    assert "✗ pooling/why-last-token: No label is stored" in out and "expected a number" in out
+    assert f"{len(questions) - 2} of {len(questions)} right" in out
 
 
 def test_quiz_answers_stub_unknown_ids_and_no_dict_are_named():
     def stub():
         raise NotImplementedError()
 
-    with pytest.raises(NotWrittenYet):
-        check_quiz_answers(stub, "pooling", 2)
-    with pytest.raises(CheckFailed, match="'pooling/nope'"):
-        check_quiz_answers(lambda: {"pooling/nope": "a"}, "pooling", 2)
-    with pytest.raises(CheckFailed, match="returned list"):
-        check_quiz_answers(lambda: ["a"], "pooling", 2)
+    for check in (check_quiz_answers, hidden_test_quiz_answers):
+        with pytest.raises(NotWrittenYet):
+            check(stub, "pooling")
+        with pytest.raises(CheckFailed, match="'pooling/nope'"):
+            check(lambda: {"pooling/nope": "a"}, "pooling")
+        with pytest.raises(CheckFailed, match="returned list"):
+            check(lambda: ["a"], "pooling")
 
 
 def test_a_quiz_of_no_questions_still_renders():

@@ -12,12 +12,12 @@ walkthrough (:mod:`~modlayers.course.quizzes.pooling` for notebook 01, ``spans``
 
 In a notebook, ``quiz("pooling", 1)`` shows the widget: a click on an option (or a number and *Check*)
 shows its explanation. Without a browser, ``quiz("pooling", 1).answer(1, "b")`` answers question 1 by code
-and prints the same explanation. :func:`check_quiz_answers` grades a dict of answers (an assignment's
-graded cell) and returns the points, which nbgrader reads as partial credit.
+and prints the same explanation. In an assignment, :func:`check_quiz_answers` (visible) says which answers
+are wrong and why; :func:`hidden_test_quiz_answers` returns the points, which nbgrader reads as partial credit.
 
 Example:
     >>> q = quiz("pooling", 1)
-    >>> q.answer(2, "a").right
+    >>> q.answer(2, "b").right
     2. ✓ right: In a causal decoder position t sees tokens 0..t, so only the last real token has read everything.
     True
     >>> q.answer(1, 3).right
@@ -30,14 +30,15 @@ from __future__ import annotations
 import html
 import math
 import re
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
 
 from modlayers.course.checking import CheckFailed, call
 
-__all__ = ["NOTEBOOKS", "Feedback", "Question", "Quiz", "all_questions", "check_quiz_answers", "choice", "number",
-           "questions_of", "quiz"]
+__all__ = ["NOTEBOOKS", "QUIZ_POINTS", "Feedback", "Question", "Quiz", "all_questions", "check_quiz_answers", "choice",
+           "hidden_test_quiz_answers", "number", "questions_markdown", "questions_of", "quiz"]
 
 # The walkthrough each bank belongs to, in course order.
 NOTEBOOKS = {
@@ -110,8 +111,13 @@ class Question:
 
 
 def choice(id: str, prompt: str, *options: tuple[str, bool, str]) -> Question:
-    """A multiple-choice question; ``options`` are ``(text, is right, why)``, exactly one right."""
-    return Question(id=id, prompt=prompt, options=tuple(options))
+    """A multiple-choice question; ``options`` are ``(text, is right, why)``, exactly one right.
+
+    The options are shown rotated by a hash of the id (the same on every machine and every run), so the
+    right one is not always ``a``.
+    """
+    turn = zlib.crc32(id.encode()) % max(len(options), 1)
+    return Question(id=id, prompt=prompt, options=tuple(options[turn:]) + tuple(options[:turn]))
 
 
 def number(id: str, prompt: str, value: float, why: str, *, tolerance: float = 0.0,
@@ -238,22 +244,11 @@ class Quiz:
 # ---------------------------------------------------------------- graded in the assignments
 
 
-def check_quiz_answers(answers: Callable[[], Mapping[str, object]], notebook: str, points: float) -> float:
-    """Grade the learner's quiz answers for walkthrough ``notebook``; print one line per question; return points.
+QUIZ_POINTS = 2  # the points of one walkthrough's quiz in its assignment
 
-    Args:
-        answers: the learner's function returning ``{question id: option letter or number}``
-            (``None`` for a question not answered).
-        notebook: the bank (``"pooling"``, ...).
-        points: the points of the whole quiz; each right answer earns an equal share.
 
-    Returns:
-        The points earned, rounded to 2 decimals: the last line of an nbgrader check cell, read as partial credit.
-
-    Raises:
-        NotWrittenYet: ``answers`` is still the stub.
-        CheckFailed: ``answers`` returns no dict, or names a question id that is not in the quiz.
-    """
+def _graded(answers: Callable[[], Mapping[str, object]], notebook: str) -> tuple[int, list[Question], list[str]]:
+    """(right answers, the questions, one line per question) for the learner's ``answers`` function."""
     given = call("quiz_answers", answers)
     questions = questions_of(notebook)
     if not isinstance(given, Mapping):
@@ -263,19 +258,55 @@ def check_quiz_answers(answers: Callable[[], Mapping[str, object]], notebook: st
     if unknown:
         raise CheckFailed(f"quiz_answers names questions that are not in the quiz of {NOTEBOOKS[notebook]}: "
                           f"{', '.join(map(repr, unknown))}. Keep the ids as given.")
-    right = 0
+    right, lines = 0, []
     for q in questions:
         response = given.get(q.id)
         if response is None or response is Ellipsis:
-            print(f"… {q.id}: not answered")
+            lines.append(f"… {q.id}: not answered")
             continue
         try:
             feedback = q.feedback(response)
         except (TypeError, ValueError) as error:
-            print(f"✗ {q.id}: {error}")
+            lines.append(f"✗ {q.id}: {error}")
             continue
         right += feedback.right
-        print(f"✓ {q.id}" if feedback.right else f"✗ {q.id}: {feedback.text}")
-    earned = round(points * right / len(questions), 2)
-    print(f"{right} of {len(questions)} right: {earned} of {points} points")
-    return earned
+        lines.append(f"✓ {q.id}" if feedback.right else f"✗ {q.id}: {feedback.text}")
+    return right, questions, lines
+
+
+def check_quiz_answers(answers: Callable[[], Mapping[str, object]], notebook: str) -> None:
+    """The visible check of an assignment's quiz: one line per question (right, wrong and why, not answered).
+
+    Args:
+        answers: the learner's function returning ``{question id: option letter or number}``
+            (``None`` for a question not answered yet).
+        notebook: the bank (``"pooling"``, ...).
+
+    Raises:
+        NotWrittenYet: ``answers`` is still the stub.
+        CheckFailed: ``answers`` returns no dict, or names a question id that is not in the quiz.
+    """
+    right, questions, lines = _graded(answers, notebook)
+    print("\n".join(lines))
+    print(f"{right} of {len(questions)} right: each right answer earns {QUIZ_POINTS / len(questions):.3g} points")
+
+
+def hidden_test_quiz_answers(answers: Callable[[], Mapping[str, object]], notebook: str) -> float:
+    """The graded part: the points earned, :data:`QUIZ_POINTS` times the share of right answers (2 decimals).
+
+    The last line of the nbgrader check cell, so nbgrader reads it as partial credit.
+    """
+    right, questions, _ = _graded(answers, notebook)
+    return round(QUIZ_POINTS * right / len(questions), 2)
+
+
+def questions_markdown(notebook: str) -> str:
+    """The questions of one walkthrough as Markdown, for an assignment: section, id, prompt and options."""
+    lines = []
+    for section, questions in _sections(notebook).items():
+        for q in questions:
+            lines.append(f"- `{q.id}` (section {section}): {q.prompt}")
+            lines += [f"  - `{letter}` {text}" for letter, (text, _, _) in zip(q.letters, q.options)]
+            if q.numeric:
+                lines.append("  - a number")
+    return "\n".join(lines)
