@@ -15,7 +15,8 @@ stub, ...):
 - ``tampered``: the wrong answers, with the failing check cells deleted, another check replaced by
   ``print("✓")`` and the check functions redefined as no-ops -> the same score as ``wrong`` (cells put
   back, checks restored, hidden tests run);
-- ``copying``: answers that are, wrap or import the kit's implementations -> 0 for those parts.
+- ``copying``: answers that are, wrap or import the kit's implementations -> 0 for those parts (the
+  quiz, answered right, keeps its points).
 
 Then two students whose files are what browsers and uploads make of notebooks (``BROKEN``):
 
@@ -215,8 +216,10 @@ def submission(kind: str, name: str) -> nbformat.NotebookNode:
 def expected_points(kind: str, name: str) -> dict[str, float]:
     """``{grade_id: points}`` a student of ``kind`` must get on ``name``."""
     maxima = question_points(SOLUTIONS_DIR / f"{name}.ipynb")
-    if kind in ("stub", "copying"):
+    if kind == "stub":
         return {part: 0.0 for part in maxima}
+    if kind == "copying":  # copied functions score nothing; the quiz answers are the solutions'
+        return {part: points if part == "check-quiz" else 0.0 for part, points in maxima.items()}
     if kind == "different":
         return dict(maxima)
     return {part: 0.0 if part in WRONG_LOSES[name] else points for part, points in maxima.items()}

@@ -60,10 +60,10 @@ def hidden_region(source: str) -> str:
 # ---------------------------------------------------------------- the notebooks as committed
 
 
-def test_there_are_four_assignments_each_with_a_student_version_and_28_points():
+def test_there_are_four_assignments_each_with_a_student_version_and_36_points():
     assert NAMES == ["a1_pooling", "a2_spans", "a3_token_loss", "a4_checkpointing"]
     assert sorted(p.stem for p in grading.STUDENT_DIR.glob("*.ipynb")) == NAMES
-    assert [sum(grading.question_points(p).values()) for p in SOLUTIONS] == [5, 7, 6, 10]
+    assert [sum(grading.question_points(p).values()) for p in SOLUTIONS] == [7, 9, 8, 12]  # each with a 2-point quiz
 
 
 @pytest.mark.parametrize("path", SOLUTIONS + [student_path(n) for n in NAMES], ids=lambda p: f"{p.parent.name}/{p.name}")
