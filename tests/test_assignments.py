@@ -389,8 +389,9 @@ def test_question_points_read_from_the_solution_notebooks():
         "check-last_non_pad_index-left": 1.0,
         "check-last_non_pad_index-pad-id": 1.0,
         "check-pooled_logits": 2.0,
+        "check-quiz": 2.0,
     }
-    assert sum(sum(grading.question_points(p).values()) for p in SOLUTIONS) == 28
+    assert sum(sum(grading.question_points(p).values()) for p in SOLUTIONS) == 36
 
 
 def test_the_command_line_keeps_its_two_entry_points():
