@@ -219,7 +219,7 @@ def expected_points(kind: str, name: str) -> dict[str, float]:
     if kind == "stub":
         return {part: 0.0 for part in maxima}
     if kind == "copying":  # copied functions score nothing; the quiz answers are the solutions'
-        return {part: points if part == "check-quiz" else 0.0 for part, points in maxima.items()}
+        return {part: points if part.startswith("check-quiz-") else 0.0 for part, points in maxima.items()}
     if kind == "different":
         return dict(maxima)
     return {part: 0.0 if part in WRONG_LOSES[name] else points for part, points in maxima.items()}
