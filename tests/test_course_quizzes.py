@@ -9,7 +9,8 @@ import pytest
 
 from modlayers.course.checking import CheckFailed, NotWrittenYet
 from modlayers.course.quizzes import (
-    NOTEBOOKS, QUIZ_POINTS, Quiz, all_questions, check_quiz_answers, choice, hidden_test_quiz_answers, questions_of, quiz,
+    NOTEBOOKS, QUIZ_POINTS, Quiz, all_questions, check_quiz_answers, choice, hidden_test_quiz_answers, questions_markdown,
+    questions_of, quiz,
 )
 from modlayers.course.quizzes import _sections
 from test_notebooks import NOTEBOOKS_DIR
@@ -121,3 +122,20 @@ def test_quiz_answers_stub_unknown_ids_and_no_dict_are_named():
 
 def test_a_quiz_of_no_questions_still_renders():
     assert isinstance(Quiz([]).widget, ipywidgets.VBox)
+
+
+ASSIGNMENT_QUIZZES = {"a1_pooling": "pooling", "a2_spans": "spans", "a3_token_loss": "token_loss",
+                      "a4_checkpointing": "checkpointing"}
+
+
+@pytest.mark.parametrize("name, bank", ASSIGNMENT_QUIZZES.items())
+def test_each_assignment_grades_its_walkthroughs_questions_and_the_solution_earns_every_point(name, bank):
+    nb = nbformat.read(NOTEBOOKS_DIR / "assignments" / "solutions" / f"{name}.ipynb", as_version=4)
+    cells = {cell.id: cell for cell in nb.cells}
+    assert [c.id for c in nb.cells[-4:]] == ["quiz", "quiz-imports", "quiz_answers", f"check-quiz-{bank}"]  # appended
+    assert questions_markdown(bank) in cells["quiz"].source, f"regenerate {name}'s quiz cells from the bank"
+    namespace = {}
+    exec(cells["quiz_answers"].source, namespace)  # the solution (the markers are comments)
+    assert set(namespace["quiz_answers"]()) == {q.id for q in questions_of(bank)}
+    assert hidden_test_quiz_answers(namespace["quiz_answers"], bank) == QUIZ_POINTS
+    assert cells[f"check-quiz-{bank}"].metadata["nbgrader"]["points"] == QUIZ_POINTS

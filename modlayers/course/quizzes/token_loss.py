@@ -83,14 +83,13 @@ SECTIONS = {
         ),
     ],
     5: [
-        number(
+        choice(
             "token_loss/entity-f1-boundary",
             "True tags `B-ORG I-ORG`, predicted `B-LOC B-ORG`. What entity-level F1 does that sentence get?",
-            0.0,
-            "Entities count only with the right type and both boundaries; `B-ORG` alone covers one word of two.",
-            tolerance=1e-9,
-            mistakes=[(0.5, "you score tokens; entity F1 needs type and both boundaries right."),
-                      (1.0, "you count the ORG type as found; its span is wrong.")],
+            ("0", True,
+             "Entities count only with the right type and both boundaries; `B-ORG` alone covers one word of two."),
+            ("0.5", False, "That scores tokens; entity F1 needs the type and both boundaries of an entity right."),
+            ("1", False, "An ORG is predicted, but its span is not the true one."),
         ),
         choice(
             "token_loss/lookup-fails",
