@@ -15,7 +15,8 @@ Six kinds of student, in turn (student 0 is a stub, 1 wrong, 2 different, 3 tamp
 - ``tampered``: the wrong answers, with the failing check cells deleted, another check replaced by
   ``print("✓")`` and the check functions redefined as no-ops -> the same score as ``wrong`` (cells put
   back, checks restored, hidden tests run);
-- ``copying``: answers that are, wrap or import the kit's implementations -> 0 for those parts;
+- ``copying``: answers that are, wrap or import the kit's implementations -> 0 for those parts (the
+  quiz, answered right, keeps its points);
 - ``misled``: the mistakes that hints and failure messages once answered for the student or let through
   (``logits[:, index]``, a token loss ``per_token.mean()`` that is 0.0 by accident when nothing is labelled,
   gradients summed over the ranks but never averaged) -> 0 for exactly those parts (``MISLED_LOSES``), and
@@ -286,8 +287,10 @@ def submission(kind: str, name: str) -> nbformat.NotebookNode:
 def expected_points(kind: str, name: str) -> dict[str, float]:
     """``{grade_id: points}`` a student of ``kind`` must get on ``name``."""
     maxima = question_points(SOLUTIONS_DIR / f"{name}.ipynb")
-    if kind in ("stub", "copying"):
+    if kind == "stub":
         return {part: 0.0 for part in maxima}
+    if kind == "copying":  # copied functions score nothing; the quiz answers are the solutions'
+        return {part: points if part.startswith("check-quiz-") else 0.0 for part, points in maxima.items()}
     if kind == "different":
         return dict(maxima)
     loses = MISLED_LOSES[name] if kind == "misled" else WRONG_LOSES[name]

@@ -26,11 +26,65 @@ _RECORDED: dict[str, dict[str, float]] = {}
 
 
 class FigureMismatch(AssertionError):
-    """The run produced a value outside the tolerance of the figure the lesson states."""
+    """The run produced a value outside the tolerance of the figure the lesson states (or a claim failed)."""
 
 
-def check_figure(name: str, value, *, stated: float, tolerance: float, fmt: str = ".3f") -> float:
+def changed_settings(settings: dict | None) -> list[str]:
+    """The settings a learner changed: ``{name: (this run's value, the lesson's value)}`` -> ``["NAME = 6 (the
+    lesson's 2)", ...]`` for those that differ.
+
+    Example:
+        >>> changed_settings({"FREEZE_LAYERS": (6, 2), "STEPS": (80, 80)})
+        ["FREEZE_LAYERS = 6 (the lesson's 2)"]
+    """
+    if settings is None:
+        return []
+    if not isinstance(settings, dict) or not all(isinstance(v, tuple) and len(v) == 2 for v in settings.values()):
+        raise TypeError(f"settings must be {{name: (this run's value, the lesson's value)}}, got {settings!r}.")
+    return [f"{name} = {mine!r} (the lesson's {lesson!r})" for name, (mine, lesson) in settings.items() if mine != lesson]
+
+
+def _settings_note(what: str, changed: list[str]) -> None:
+    print(f"ℹ {what}. Your settings differ from the lesson's: {', '.join(changed)}. The text states its figures "
+          "for the lesson's settings, so this is the effect of your change, not a bug; set them back and rerun "
+          "to see the stated figures again.")
+
+
+def check_claim(what: str, holds: bool, *, settings: dict | None = None) -> bool:
+    """Assert a claim the text makes (``holds``), unless the learner changed a setting it depends on.
+
+    Args:
+        what: the claim, as the text says it ("the pretrained reader beats every rule").
+        holds: whether this run bears it out.
+        settings: ``{name: (this run's value, the lesson's value)}`` the claim depends on.
+
+    Raises:
+        FigureMismatch: the claim fails with the lesson's settings.
+
+    Example:
+        >>> check_claim("pretrained beats tiny", False, settings={"FREEZE_LAYERS": (6, 2)})
+        ℹ pretrained beats tiny: not in this run. Your settings differ from the lesson's: FREEZE_LAYERS = 6 (the lesson's 2). The text states its figures for the lesson's settings, so this is the effect of your change, not a bug; set them back and rerun to see the stated figures again.
+        False
+    """
+    if holds:
+        print(f"✓ {what}")
+        return True
+    changed = changed_settings(settings)
+    if changed:
+        _settings_note(f"{what}: not in this run", changed)
+        return False
+    raise FigureMismatch(f"{what}: not in this run. Something that changes training (the data, the head, the loss, "
+                         "the decoder, a cell edited above) changed the result; rerun the notebook from the top, and "
+                         "if it still fails, the change broke the lesson.")
+
+
+def check_figure(name: str, value, *, stated: float, tolerance: float, fmt: str = ".3f",
+                 settings: dict | None = None) -> float:
     """Assert ``|value - stated| <= tolerance``, record ``value`` under ``name``, print a ✓ line.
+
+    When the learner changed a setting the figure depends on (a *Try it*), a value outside the tolerance
+    is explained instead: which settings differ from the lesson's, and that the stated figure holds for
+    the lesson's settings. Such a value is not recorded.
 
     Args:
         name: what the figure is, as the text calls it ("pretrained reader exact match"); unique per notebook.
@@ -39,6 +93,8 @@ def check_figure(name: str, value, *, stated: float, tolerance: float, fmt: str 
         tolerance: how far the run may be from ``stated`` on any machine (absolute, same units).
         fmt: format of the printed value. A percent format (``".1%"``) prints the stated figure and the
             tolerance as percentages too, so the line reads ``39.9% (stated 40% ± 0.5%)``.
+        settings: ``{name: (this run's value, the lesson's value)}`` of the settings the figure depends on,
+            e.g. ``{"FREEZE_LAYERS": (FREEZE_LAYERS, 2)}``.
 
     Returns:
         ``value`` as a float, so a cell can go on using it.
@@ -58,6 +114,14 @@ def check_figure(name: str, value, *, stated: float, tolerance: float, fmt: str 
     value = float(value)
     if math.isnan(value):
         raise ValueError(f"check_figure({name!r}): the run produced NaN, the text states {stated}.")
+    changed = changed_settings(settings)
+    if changed:
+        if abs(value - stated) > tolerance:
+            _settings_note(f"{name}: this run gives {value:{fmt}}, the text states "
+                           f"{_statement(stated, tolerance, fmt)}", changed)
+        else:
+            print(f"✓ {name}: {value:{fmt}} (stated {_statement(stated, tolerance, fmt)}, with your settings)")
+        return value
     _RECORDED[name] = {"value": value, "stated": stated, "tolerance": tolerance}
     statement = _statement(stated, tolerance, fmt)
     if abs(value - stated) > tolerance:

@@ -43,6 +43,8 @@ from modlayers.doctor import print_problems
 
 print_problems()  # prints only what is missing or out of range; the whole table: python -m modlayers doctor"""
 SECRET = "the test suite's secret"
+QUIZ_BANKS = {"a1_pooling": "pooling", "a2_spans": "spans", "a3_token_loss": "token_loss", "a4_checkpointing": "checkpointing",
+              "a5_scaling_out": "scaling_out"}
 
 
 def nbgrader_meta(cell) -> dict:
@@ -60,10 +62,10 @@ def hidden_region(source: str) -> str:
 # ---------------------------------------------------------------- the notebooks as committed
 
 
-def test_there_are_five_assignments_each_with_a_student_version_and_38_points():
+def test_there_are_five_assignments_each_with_a_student_version_and_48_points():
     assert NAMES == ["a1_pooling", "a2_spans", "a3_token_loss", "a4_checkpointing", "a5_scaling_out"]
     assert sorted(p.stem for p in grading.STUDENT_DIR.glob("*.ipynb")) == NAMES
-    assert [sum(grading.question_points(p).values()) for p in SOLUTIONS] == [5, 7, 6, 10, 10]
+    assert [sum(grading.question_points(p).values()) for p in SOLUTIONS] == [7, 9, 8, 12, 12]  # each with a 2-point quiz
 
 
 @pytest.mark.parametrize("path", SOLUTIONS + [student_path(n) for n in NAMES], ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -223,8 +225,9 @@ def test_stubs_score_zero_with_not_written_yet_and_copies_score_zero_naming_the_
         stub = scores[("s00-stub", name)]
         assert stub.total == 0 and set(stub.messages) == set(stub.points)
         assert all(m.startswith("NotWrittenYet") and "not written yet" in m for m in stub.messages.values()), stub.messages
-        copy = scores[("s04-copying", name)]
-        assert copy.total == 0 and all("the kit's" in m for m in copy.messages.values()), copy.messages
+        copy = scores[("s04-copying", name)]  # the copied functions score nothing; the quiz, answered, keeps its points
+        assert copy.total == copy.points[f"check-quiz-{QUIZ_BANKS[name]}"] == 2, copy.points
+        assert all("the kit's" in m for m in copy.messages.values()), copy.messages
 
 
 @pytest.mark.notebook
@@ -274,7 +277,7 @@ def test_score_table_and_summaries(graded):
     assert list(rows[0]) == ["student", "assignment", *parts, "total", "max", "status", "file", "log"]
     assert len(rows) == (len(grade_class.KINDS) + 1 + len(grade_class.BROKEN)) * len(NAMES)
     row = next(r for r in rows if r["student"] == "s01-wrong" and r["assignment"] == "a1_pooling")
-    assert [row[p] for p in parts[:4]] + [row["total"], row["max"]] == ["1", "0", "0", "2", "3", "5"]
+    assert [row[p] for p in parts[:5]] + [row["total"], row["max"]] == ["1", "0", "0", "2", "2", "5", "7"]
     assert row["check-qa_loss"] == ""
     # dave's my_homework.ipynb holds a1_pooling's cells: graded as a1_pooling (a stub: 0), the rest missing.
     assert scores[("dave", "a1_pooling")].status == "graded" and scores[("dave", "a1_pooling")].file == "my_homework.ipynb"
@@ -283,7 +286,7 @@ def test_score_table_and_summaries(graded):
     dave = (out / "feedback" / "dave" / "summary.md").read_text()
     assert "Not graded: missing (no `a2_spans.ipynb`)." in dave and "its cells are `a1_pooling`'s" in dave
     summary = (out / "feedback" / "s01-wrong" / "summary.md").read_text()
-    assert "| a1_pooling | 3 / 5 | graded |" in summary and "left padding, row 0: pooled index 2, expected 8" in summary
+    assert "| a1_pooling | 5 / 7 | graded |" in summary and "left padding, row 0: pooled index 2, expected 8" in summary
 
 
 @pytest.mark.notebook
@@ -298,7 +301,7 @@ def test_broken_and_renamed_files_are_reported_by_name_and_reason_and_the_rest_g
     assert "`a1_pooling.ipynb` could not be graded: empty file (0 bytes)" in broken
     assert "`a2_spans.ipynb` could not be graded: not valid JSON: it ends after" in broken
     assert "`a3_token_loss.ipynb` could not be graded: not a notebook: an empty JSON object ({})" in broken
-    assert "| a4_checkpointing | 10 / 10 | graded |" in broken and "renamed from `a4_checkpointing.ipynb`" in broken
+    assert "| a4_checkpointing | 12 / 12 | graded |" in broken and "renamed from `a4_checkpointing.ipynb`" in broken
     renamed = (out / "feedback" / "x1-renamed" / "summary.md").read_text()
     assert "there is no `a4_checkpointing.ipynb`, and `homework.ipynb` could not be graded: its name is no" in renamed
     assert "Not graded: error: grading stopped with AttributeError" in renamed  # the hand-edited a3_token_loss.ipynb
@@ -415,8 +418,9 @@ def test_question_points_read_from_the_solution_notebooks():
         "check-last_non_pad_index-left": 1.0,
         "check-last_non_pad_index-pad-id": 1.0,
         "check-pooled_logits": 2.0,
+        "check-quiz-pooling": 2.0,
     }
-    assert sum(sum(grading.question_points(p).values()) for p in SOLUTIONS) == 38
+    assert sum(sum(grading.question_points(p).values()) for p in SOLUTIONS) == 48
 
 
 def test_the_command_line_keeps_its_two_entry_points():

@@ -4,7 +4,7 @@ browser (the system's Chromium, driven by Playwright).
 For each notebook: open it, Run All, wait until the kernel is idle, then check the page and the saved
 notebook: no error output (the assignment: only its "not written yet" messages), every widget drawn as
 a widget (not "Error displaying widget" nor its text, ``VBox(...)``), a widget moved changes its
-output, every figure drawn as an image. A screenshot of each goes to ``build/screenshots/``.
+output, every figure drawn as an image. A quiz widget, clicked, shows why the answer is wrong or right. A screenshot of each goes to ``build/screenshots/``.
 
 The notebooks run on a copy in a temporary folder (Run All then Save writes outputs into it), with a
 server that has no ``MPLBACKEND``, as under ``make lab``. The server and its kernels are stopped however
@@ -324,3 +324,31 @@ def test_student_assignment_runs_in_jupyterlab_with_only_not_written_yet_errors(
     print(f"{ASSIGNMENT.name}: Run All {report['seconds']:.0f} s, {report['figures']} figures")
     assert not report["problems"], "\n".join(report["problems"])
     assert report["figures"] > 0
+
+
+def test_a_quiz_renders_and_a_click_on_an_answer_shows_its_explanation(browser_page, lab):
+    """The quiz widget in a real browser: the radio buttons are drawn, and clicking an option shows why it is
+    wrong (then another, why it is right), as a student sees it after a walkthrough's section."""
+    from modlayers.course.quizzes import quiz
+
+    base, token, root = lab
+    question = quiz("pooling", 2).questions[0]  # pooling/pad-is-eos
+    wrong, right = (next(f"{letter}) {text}" for letter, (text, ok, _) in zip(question.letters, question.options) if ok is want)
+                    for want in (False, True))
+    nb = nbformat.v4.new_notebook(metadata=nbformat.read(NOTEBOOKS[0], as_version=4).metadata)  # its kernel
+    nb.cells = [nbformat.v4.new_code_cell('from modlayers.course.quizzes import quiz\nquiz("pooling", 2)')]
+    nbformat.write(nb, root / "notebooks" / "quiz_in_browser.ipynb")
+    page = browser_page
+    open_notebook(page, base, token, "notebooks/quiz_in_browser.ipynb")
+    run_all_and_save(page)
+    radios = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .widget-radio-box label")
+    assert radios.count() == sum(len(q.options) for q in quiz("pooling", 2).questions)
+    radios.filter(has_text=wrong).first.click()
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .widget-html-content :text('not quite')", timeout=30_000)
+    radios.filter(has_text=right).first.click()
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .widget-html-content :text('✓ right')", timeout=30_000)
+    text = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output").first.inner_text()
+    assert question.options[question.letters.index(right[0])][2][:40] in " ".join(text.split())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "quiz_in_browser.png"))
+    run_menu(page, "Kernel", "Shut Down Kernel")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from modlayers import stated_figures
-from modlayers.stated_figures import FigureMismatch, check_figure, compare_runs, recorded_figures
+from modlayers.stated_figures import FigureMismatch, check_claim, check_figure, compare_runs, recorded_figures
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +44,30 @@ def test_compare_runs_reports_missing_figures_and_values_further_apart_than_the_
     assert "b: checked in one run only" in problems and "c: checked in one run only" in problems
     assert any(p.startswith("a: 0.3 in one run, 0.36") for p in problems)
     assert compare_runs(first, first) == []
+
+
+def test_a_changed_setting_turns_a_figure_mismatch_into_a_note_naming_the_setting_and_records_nothing(capsys):
+    """A *Try it* that changes a setting (notebook 02: FREEZE_LAYERS = 6) ends in an explanation, not an assert."""
+    settings = {"FREEZE_LAYERS": (6, 2), "PRETRAINED_STEPS": (80, 80)}
+    assert check_figure("pretrained reader exact match", 0.092, stated=0.408, tolerance=0.05, settings=settings) == 0.092
+    out = capsys.readouterr().out
+    assert "this run gives 0.092, the text states 0.408 ± 0.05" in out and "FREEZE_LAYERS = 6 (the lesson's 2)" in out
+    assert "PRETRAINED_STEPS" not in out and "not a bug" in out
+    check_figure("tiny", 0.06, stated=0.058, tolerance=0.04, settings=settings)
+    assert "with your settings" in capsys.readouterr().out
+    assert recorded_figures() == {}  # an idle and a busy run compare the lesson's settings only
+
+
+def test_the_lessons_own_settings_still_fail_on_a_mismatch():
+    with pytest.raises(FigureMismatch, match="exact match: this run gives 0.092"):
+        check_figure("exact match", 0.092, stated=0.408, tolerance=0.05, settings={"FREEZE_LAYERS": (2, 2)})
+    with pytest.raises(TypeError, match="this run's value, the lesson's value"):
+        check_figure("exact match", 0.4, stated=0.408, tolerance=0.05, settings={"FREEZE_LAYERS": 6})
+
+
+def test_a_claim_fails_with_the_lessons_settings_and_explains_with_changed_ones(capsys):
+    assert check_claim("pretrained beats tiny", True) and "✓ pretrained beats tiny" in capsys.readouterr().out
+    with pytest.raises(FigureMismatch, match="pretrained beats tiny: not in this run"):
+        check_claim("pretrained beats tiny", False, settings={"FREEZE_LAYERS": (2, 2)})
+    assert check_claim("pretrained beats tiny", False, settings={"FREEZE_LAYERS": (6, 2)}) is False
+    assert "FREEZE_LAYERS = 6 (the lesson's 2)" in capsys.readouterr().out

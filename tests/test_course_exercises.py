@@ -1,0 +1,132 @@
+"""The walkthrough exercises' checks (modlayers/course/exercises/, modlayers/course/answers.py) answer like the
+assignments: a blank is "not answered yet" and fails nothing, a right answer passes, each typical wrong answer gets
+the message naming its mistake, and no message contains the answer."""
+
+import re
+
+import pytest
+import torch
+
+from modlayers.course.answers import check_choice, check_prediction
+from modlayers.course.checking import CheckFailed
+from modlayers.course.exercises import checkpointing, pooling, scaling_out, spans, token_loss
+from modlayers.pooling import mean_pool
+
+
+def message_of(check, *args) -> str:
+    with pytest.raises(CheckFailed) as raised:
+        check(*args)
+    return str(raised.value)
+
+
+NUMBER_EXERCISES = [  # (check, right answer, {wrong answer: words of the message naming the mistake})
+    (spans.check_valid_span_count, 27, {100: "ends before starts", 55: "however long", 30: "fewer fit"}),
+    (token_loss.check_counted_mean, 2.0, {10 / 12: "not counted", 10.0: "summed, not averaged"}),
+    (checkpointing.check_kept_bytes, 1179648, {131072: "bias is left out", 1048576: "positional input",
+                                               294912: "elements"}),
+    (checkpointing.check_best_segments, 6, {36: "its own segment", 1: "all 36 layers", 18: "smaller total"}),
+    (scaling_out.check_weighted_loss, 1.75, {1.5: "different number of tokens", 3.0: "summed"}),
+    (scaling_out.check_ranks_for_state, 3, {2: "56 GB", 4: "fewer do too", 1: "one 40 GB"}),
+    (lambda a: checkpointing.check_state_bytes(a, 1000), 4000, {3000: "two moments", 2000: "Adam's state is left out",
+                                                                1000: "only the weights"}),
+]
+
+
+@pytest.mark.parametrize("check, right, wrongs", NUMBER_EXERCISES, ids=lambda x: getattr(x, "__name__", None))
+def test_number_exercise_blank_right_and_each_typical_mistake_named_without_the_answer(check, right, wrongs, capsys):
+    assert check(None) is False and "not answered yet" in capsys.readouterr().out
+    assert check(right) is True and "✓" in capsys.readouterr().out
+    for wrong, words in wrongs.items():
+        message = message_of(check, wrong)
+        assert words in message, message
+        assert not states(right, message), message
+    other = message_of(check, right * 7 + 1)
+    assert "too large" in other and not states(right, other), other
+
+
+def states(number, message: str) -> bool:
+    """Whether ``message`` (after the exercise's name) states ``number`` as a number of its own."""
+    return bool(re.search(rf"(?<![\d.]){re.escape(str(number))}(?![\d.])", message.split(":", 1)[1]))
+
+
+def test_mean_pool_exercise_names_the_padding_case_and_the_mistake_never_the_answer(capsys):
+    assert pooling.check_mean_pool(None) is False and "not answered yet" in capsys.readouterr().out
+
+    def template(hidden_states, attention_mask):
+        ...  # the notebook's blank: the body still `...`
+
+    def stub(hidden_states, attention_mask):
+        raise NotImplementedError()
+
+    for blank in (template, stub):
+        assert pooling.check_mean_pool(blank) is False and "not answered yet" in capsys.readouterr().out
+    assert pooling.check_mean_pool(lambda h, m: (h * m[..., None]).sum(1) / m.sum(1, keepdim=True))
+    cases = {lambda h, m: h.mean(dim=1): "padding is averaged in",
+             lambda h, m: (h * m[..., None]).sum(dim=1) / h.shape[1]: "padded length",
+             lambda h, m: (h * m[..., None]).sum(dim=1): "not divided"}
+    for wrong, words in cases.items():
+        message = message_of(pooling.check_mean_pool, wrong)
+        assert "right padding" in message and words in message and "input:" in message, message
+        assert "expected" not in message
+    message = message_of(pooling.check_mean_pool, lambda h, m: h[:, -1])  # no known mistake: case and input only
+    assert "likely mistake" not in message and "right padding" in message
+
+
+def test_mean_pool_exercise_refuses_the_kits_own_function():
+    assert "kit" in message_of(pooling.check_mean_pool, lambda h, m: mean_pool(h, m))
+
+
+def test_char_span_exercise_cases_and_mistakes():
+    assert spans.check_char_span(lambda c, o, s, e: c[o[s][0]:o[e][1]])
+    assert "first character of the end token" in message_of(spans.check_char_span, lambda c, o, s, e: c[o[s][0]:o[e][0]])
+    message = message_of(spans.check_char_span, lambda c, o, s, e: c[s:e + 1])
+    assert "one-token answer" in message and "token positions are used as character positions" in message
+    assert "'1987'" in message  # the case names the text: the answer of the case, not of the exercise
+
+
+def test_problem_type_choice_explains_each_wrong_option_without_naming_the_right_one(capsys):
+    assert pooling.check_problem_type(None) is False and "not answered yet" in capsys.readouterr().out
+    assert pooling.check_problem_type("multi_label_classification")
+    for wrong in ("regression", "single_label_classification"):
+        assert "multi_label" not in message_of(pooling.check_problem_type, wrong)
+    with pytest.raises(ValueError, match="none of the options"):
+        pooling.check_problem_type("multi label")
+
+
+def test_three_pieces_exercise_follows_the_kits_alignment_and_names_each_mistake(capsys):
+    blank = {"first sub-word only": None, "every sub-word": None}
+    assert token_loss.check_three_pieces(blank) is False and "not answered yet" in capsys.readouterr().out
+    right = {"first sub-word only": ["B-LOC", "-100", "-100"], "every sub-word": ["B-LOC", "I-LOC", "I-LOC"]}
+    assert token_loss.check_three_pieces(right)
+    mistakes = {("every sub-word", ("B-LOC", "B-LOC", "B-LOC")): "second entity",
+                ("every sub-word", ("B-LOC", "-100", "-100")): "labelled too",
+                ("first sub-word only", ("B-LOC", "I-LOC", "I-LOC")): "skip the others",
+                ("first sub-word only", ("O", "-100", "-100")): "first piece"}
+    for (scheme, labels), words in mistakes.items():
+        message = message_of(token_loss.check_three_pieces, {**right, scheme: list(labels)})
+        assert scheme in message and words in message, message
+        assert "I-LOC', 'I-LOC" not in message.replace(str(list(labels)), "")
+    with pytest.raises(CheckFailed, match="no labels"):
+        token_loss.check_three_pieces({**right, "every sub-word": ["B-LOC", "I-LOCATION", "I-LOC"]})
+
+
+def test_predictions_are_compared_after_the_run_and_never_fail(capsys):
+    left = torch.tensor([[0, 0, 5, 6], [0, 7, 8, 9]])
+    assert pooling.check_left_padding_prediction(None, left, 0) is False
+    assert "not answered yet" in capsys.readouterr().out
+    assert pooling.check_left_padding_prediction([3, 3], left, 0)
+    assert not pooling.check_left_padding_prediction([1, 2], left, 0)
+    out = capsys.readouterr().out
+    assert "you predicted [1, 2], the run gives [3, 3]" in out and "last column" in out
+    assert pooling.check_first_token_prediction(0.3, 0.26) and not pooling.check_first_token_prediction(0.9, 0.26)
+    assert spans.check_reachable_prediction(0.4, 0.38) and spans.check_window_count_prediction(4, 4, 32)
+    assert token_loss.check_every_subword_prediction(0.1, 0.15)
+    assert checkpointing.check_batch_growth_prediction(2.1, 2.0)
+    assert scaling_out.check_fsdp2_state_prediction(1.0, 1.01)
+    with pytest.raises(TypeError, match="a number"):
+        check_prediction("x", "five", 5)
+
+
+def test_choice_with_an_unknown_option_lists_the_options():
+    with pytest.raises(ValueError, match="'a', 'b'"):
+        check_choice("x", "c", options={"a": (True, ""), "b": (False, "")})
