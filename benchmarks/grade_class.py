@@ -16,7 +16,7 @@ Six kinds of student, in turn (student 0 is a stub, 1 wrong, 2 different, 3 tamp
   ``print("✓")`` and the check functions redefined as no-ops -> the same score as ``wrong`` (cells put
   back, checks restored, hidden tests run);
 - ``copying``: answers that are, wrap or import the kit's implementations -> 0 for those parts (the
-  quiz, answered right, keeps its points);
+  quizzes, answered right, keep their points: 2 each, 4 in a5, which grades notebooks 05 and 06);
 - ``misled``: the mistakes that hints and failure messages once answered for the student or let through
   (``logits[:, index]``, a token loss ``per_token.mean()`` that is 0.0 by accident when nothing is labelled,
   gradients summed over the ranks but never averaged) -> 0 for exactly those parts (``MISLED_LOSES``), and

@@ -62,10 +62,10 @@ def hidden_region(source: str) -> str:
 # ---------------------------------------------------------------- the notebooks as committed
 
 
-def test_there_are_five_assignments_each_with_a_student_version_and_48_points():
+def test_there_are_five_assignments_each_with_a_student_version_and_50_points():
     assert NAMES == ["a1_pooling", "a2_spans", "a3_token_loss", "a4_checkpointing", "a5_scaling_out"]
     assert sorted(p.stem for p in grading.STUDENT_DIR.glob("*.ipynb")) == NAMES
-    assert [sum(grading.question_points(p).values()) for p in SOLUTIONS] == [7, 9, 8, 12, 12]  # each with a 2-point quiz
+    assert [sum(grading.question_points(p).values()) for p in SOLUTIONS] == [7, 9, 8, 12, 14]  # each with a 2-point quiz, a5 with two
 
 
 @pytest.mark.parametrize("path", SOLUTIONS + [student_path(n) for n in NAMES], ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -225,8 +225,9 @@ def test_stubs_score_zero_with_not_written_yet_and_copies_score_zero_naming_the_
         stub = scores[("s00-stub", name)]
         assert stub.total == 0 and set(stub.messages) == set(stub.points)
         assert all(m.startswith("NotWrittenYet") and "not written yet" in m for m in stub.messages.values()), stub.messages
-        copy = scores[("s04-copying", name)]  # the copied functions score nothing; the quiz, answered, keeps its points
-        assert copy.total == copy.points[f"check-quiz-{QUIZ_BANKS[name]}"] == 2, copy.points
+        copy = scores[("s04-copying", name)]  # the copied functions score nothing; the quizzes, answered, keep their points
+        quizzes = [f"check-quiz-{QUIZ_BANKS[name]}"] + (["check-quiz-memory_at_scale"] if name == "a5_scaling_out" else [])
+        assert [copy.points[q] for q in quizzes] == [2] * len(quizzes) and copy.total == 2 * len(quizzes), copy.points
         assert all("the kit's" in m for m in copy.messages.values()), copy.messages
 
 
@@ -420,7 +421,7 @@ def test_question_points_read_from_the_solution_notebooks():
         "check-pooled_logits": 2.0,
         "check-quiz-pooling": 2.0,
     }
-    assert sum(sum(grading.question_points(p).values()) for p in SOLUTIONS) == 48
+    assert sum(sum(grading.question_points(p).values()) for p in SOLUTIONS) == 50
 
 
 def test_the_command_line_keeps_its_two_entry_points():

@@ -9,7 +9,7 @@ import torch
 
 from modlayers.course.answers import check_choice, check_prediction
 from modlayers.course.checking import CheckFailed
-from modlayers.course.exercises import checkpointing, pooling, scaling_out, spans, token_loss
+from modlayers.course.exercises import checkpointing, memory_at_scale, pooling, scaling_out, spans, token_loss
 from modlayers.pooling import mean_pool
 
 
@@ -29,6 +29,14 @@ NUMBER_EXERCISES = [  # (check, right answer, {wrong answer: words of the messag
     (scaling_out.check_ranks_for_state, 3, {2: "56 GB", 4: "fewer do too", 1: "one 40 GB"}),
     (lambda a: checkpointing.check_state_bytes(a, 1000), 4000, {3000: "two moments", 2000: "Adam's state is left out",
                                                                 1000: "only the weights"}),
+    (memory_at_scale.check_zero2_bytes_per_parameter, 3.75, {16: "that is DDP", 5.5: "that is ZeRO-1",
+                                                             2.0: "that is ZeRO-3", 3.25: "master copy",
+                                                             1.75: "16-bit weights are left out"}),
+    # 1024 x 2 x 1024 x (34 + 5 x 16 x 1024 / 1024) bytes, eq. 1 written out (the kit's formula is the check's)
+    (memory_at_scale.check_layer_activation_bytes, 2_097_152 * 114,
+     {2_097_152 * 34: "scores are left out", 5 * 16 * 1024**2 * 2: "only the attention scores",
+      1024 * 1024 * 114: "batch is left out", 2 * 2_097_152: "every-layer checkpointing",
+      2_097_152 * 34 + 5 * 16 * 1024 * 2: "s² is taken as s"}),
 ]
 
 
@@ -130,3 +138,34 @@ def test_predictions_are_compared_after_the_run_and_never_fail(capsys):
 def test_choice_with_an_unknown_option_lists_the_options():
     with pytest.raises(ValueError, match="'a', 'b'"):
         check_choice("x", "c", options={"a": (True, ""), "b": (False, "")})
+
+
+def test_zero2_state_exercise_matches_the_predictor_on_one_device_and_uneven_shares_and_names_each_stage(capsys):
+    check = memory_at_scale.check_zero2_state_bytes
+    assert check(None) is False and "not answered yet" in capsys.readouterr().out
+
+    def template(parameters, world_size):
+        ...  # the notebook's blank
+
+    assert check(template) is False and "not answered yet" in capsys.readouterr().out
+    assert check(lambda p, w: 2 * p + 14 * p / w)  # the ZeRO paper's 2 + 14/N bytes a parameter
+    assert "right on 4 cases" in capsys.readouterr().out
+    cases = {lambda p, w: 4 * p + 12 * p / w: ("8 devices", "that is ZeRO-1"),
+             lambda p, w: 16 * p / w: ("8 devices", "that is ZeRO-3"),
+             lambda p, w: 16 * p: ("8 devices", "that is DDP"),
+             lambda p, w: 2 * p + 10 * p / w: ("one device (W = 1)", "master copy"),
+             lambda p, w: 2 * p + 14 * p // w: ("uneven: 10 parameters on 3 devices", "integer division")}
+    for wrong, (case, words) in cases.items():
+        message = message_of(check, wrong)
+        assert case in message and words in message and "input:" in message, message
+        assert not states(28_125_000_000, message) and not states(66.66666666666667, message), message
+    from modlayers.memory.predictor import state_bytes
+    refused = message_of(check, lambda p, w: sum(state_bytes(p, "bf16-mixed", "adamw", "zero2", world_size=w).values()))
+    assert "kit" in refused
+
+
+def test_fake_activations_prediction_is_compared_and_never_fails(capsys):
+    assert memory_at_scale.check_fake_activations_prediction(None, 1.0) is False
+    assert memory_at_scale.check_fake_activations_prediction(1, 1.0)
+    assert not memory_at_scale.check_fake_activations_prediction(1 / 32, 1.0)
+    assert "each rank runs its own batch" in capsys.readouterr().out

@@ -139,3 +139,20 @@ def test_each_assignment_grades_its_walkthroughs_questions_and_the_solution_earn
     assert set(namespace["quiz_answers"]()) == {q.id for q in questions_of(bank)}
     assert hidden_test_quiz_answers(namespace["quiz_answers"], bank) == QUIZ_POINTS
     assert cells[f"check-quiz-{bank}"].metadata["nbgrader"]["points"] == QUIZ_POINTS
+
+
+def test_a5_grades_notebook_05s_quiz_then_notebook_06s_and_the_solution_earns_every_point():
+    nb = nbformat.read(NOTEBOOKS_DIR / "assignments" / "solutions" / "a5_scaling_out.ipynb", as_version=4)
+    cells = {cell.id: cell for cell in nb.cells}
+    assert [c.id for c in nb.cells[-7:]] == ["quiz", "quiz-imports", "quiz_answers", "check-quiz-scaling_out",
+                                             "quiz-memory_at_scale", "memory_quiz_answers",
+                                             "check-quiz-memory_at_scale"]  # appended, in course order
+    for bank, markdown, function in (("scaling_out", "quiz", "quiz_answers"),
+                                     ("memory_at_scale", "quiz-memory_at_scale", "memory_quiz_answers")):
+        assert questions_markdown(bank) in cells[markdown].source, f"regenerate a5's {bank} quiz cells from the bank"
+        namespace = {}
+        exec(cells[function].source, namespace)  # the solution (the markers are comments)
+        assert set(namespace[function]()) == {q.id for q in questions_of(bank)}
+        assert hidden_test_quiz_answers(namespace[function], bank) == QUIZ_POINTS
+        check = cells[f"check-quiz-{bank}"]
+        assert check.metadata["nbgrader"]["points"] == QUIZ_POINTS and f'{function}, "{bank}"' in check.source

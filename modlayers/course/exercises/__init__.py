@@ -4,7 +4,8 @@
 - :mod:`~modlayers.course.exercises.spans` -- notebook 02;
 - :mod:`~modlayers.course.exercises.token_loss` -- notebook 03;
 - :mod:`~modlayers.course.exercises.checkpointing` -- notebook 04;
-- :mod:`~modlayers.course.exercises.scaling_out` -- notebook 05.
+- :mod:`~modlayers.course.exercises.scaling_out` -- notebook 05;
+- :mod:`~modlayers.course.exercises.memory_at_scale` -- notebook 06.
 
 Each ``check_*`` answers one exercise the way :mod:`modlayers.course.answers` says: a blank answer is
 "not answered yet" (the notebooks ship blanks, so *Run All* goes through), a wrong one names the case,

@@ -3,7 +3,8 @@
 Every question has a stable id (``"pooling/left-padding-position"``): the walkthrough shows it in a quiz
 widget, and the assignments grade the same question by its id. The question bank is one module per
 walkthrough (:mod:`~modlayers.course.quizzes.pooling` for notebook 01, ``spans`` 02, ``token_loss`` 03,
-``checkpointing`` 04, ``scaling_out`` 05), each a ``SECTIONS`` dict ``{section number: [questions]}``.
+``checkpointing`` 04, ``scaling_out`` 05,
+``memory_at_scale`` 06), each a ``SECTIONS`` dict ``{section number: [questions]}``.
 
 - **multiple choice**: options ``a``, ``b``, ``c``, ...; each option carries why it is right or wrong (the
   Hugging Face course's style). The why of a wrong option says what it overlooks, never which option is right.
@@ -47,6 +48,7 @@ NOTEBOOKS = {
     "token_loss": "03_token_classification_loss",
     "checkpointing": "04_gradient_checkpointing_memory",
     "scaling_out": "05_scaling_out_ddp_fsdp",
+    "memory_at_scale": "06_memory_at_scale",
 }
 LETTERS = "abcdefgh"
 

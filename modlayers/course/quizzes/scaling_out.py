@@ -93,4 +93,76 @@ SECTIONS = {
             ("The resident set size", False, "RSS is CPU memory."),
         ),
     ],
+    6: [
+        number(
+            "scaling_out/ring-all-reduce-sent",
+            "DDP on a ring of 4 ranks all-reduces gradients of `P` bytes. How many `P` does each rank send?",
+            1.5,
+            "An all-reduce is a reduce-scatter then an all-gather, each sending (W - 1) / W: 2 x 3/4 = 1.5 P.",
+            tolerance=1e-9,
+            mistakes=[(0.75, "you count one half of the all-reduce; it is a reduce-scatter followed by an all-gather."),
+                      (1, "you count the bytes handed to the collective, not what crosses the ring."),
+                      (2, "you count each half as a whole P; each rank sends (W - 1) / W of it.")],
+            hint="Split the all-reduce into its two halves and count what one rank sends in each on a ring of W.",
+        ),
+        choice(
+            "scaling_out/fsdp2-traffic",
+            "Why does FSDP2 hand its collectives more bytes per step than DDP?",
+            ("It all-gathers each layer's parameters twice, before its forward and before its backward, and "
+             "reduce-scatters every gradient once", True,
+             "Two gathers of the layers and one reduce-scatter: about 1.4 times DDP's bytes here, 1.5 for a "
+             "model made only of layers."),
+            ("It all-reduces the gradients twice", False, "FSDP2 runs no all-reduce: each rank keeps only its shard "
+             "of the averaged gradient."),
+            ("Checkpointing makes it gather each layer again for the recompute", False,
+             "The notebook counts no extra byte with checkpointing: the recompute runs while the layer is still "
+             "gathered for its backward."),
+        ),
+    ],
+    7: [
+        number(
+            "scaling_out/plain-buckets-gradients",
+            "DDP built with torch's default `gradient_as_bucket_view=False`, parameters of `P` bytes. How many `P` "
+            "do the gradients and DDP's buckets take together on each rank?",
+            2,
+            "Each `.grad` is its own tensor and DDP copies it into its bucket: P + P.",
+            tolerance=1e-9,
+            mistakes=[(1, "the gradients live inside the buckets, which only the kit's setting "
+                          "(`gradient_as_bucket_view=True`) does."),
+                      (0.5, "you divide by the ranks; DDP shards nothing.")],
+            hint="Count the `.grad` tensors and the buckets as separate copies unless the gradients are views.",
+        ),
+        choice(
+            "scaling_out/bucket-lifetime",
+            "When does DDP free its gradient buckets?",
+            ("When the DDP wrapper itself is freed: they are built with it and reused every step", True,
+             "That is why they are a lasting parameter-sized copy, not a moment's buffer."),
+            ("Right after each bucket's all-reduce", False, "The all-reduce averages in place; the bucket is "
+             "needed again next step."),
+            ("At the end of each backward pass", False, "The buckets are allocated once, when DDP is built, not "
+             "every step."),
+        ),
+    ],
+    8: [
+        choice(
+            "scaling_out/peak-extra",
+            "FSDP2, every layer checkpointed: what makes the measured peak higher than the predicted total?",
+            ("Whole gathered layers, gradients waiting for their reduce-scatter and the backward pass's own "
+             "tensors", True, "Each lives only for a moment, so the per-rank formula leaves it out."),
+            ("A second copy of Adam's moments", False, "The check finds the state at the peak equal to the "
+             "prediction."),
+            ("Every rank's activations of the whole global batch", False, "Each rank runs only its share of the "
+             "batch, and the checkpointed layers' activations are mostly freed by the peak."),
+        ),
+        choice(
+            "scaling_out/wrap-each-layer",
+            "Why does FSDP2 wrap each layer on its own rather than the model as one unit?",
+            ("So that only one or two layers (and the root) are gathered whole at a time", True,
+             "One unit would gather every parameter at once, and the peak would carry the whole model."),
+            ("So that it sends fewer bytes", False, "Every parameter is gathered and reduce-scattered either way; "
+             "wrapping decides how much is whole at once."),
+            ("Because Adam's moments can only be sharded layer by layer", False, "Adam's moments follow the "
+             "parameter shards, whatever the wrapping."),
+        ),
+    ],
 }
