@@ -197,6 +197,10 @@ def move_widget(page, root) -> bool:
         now, low = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemin")
         handle.press("ArrowRight" if now == low else "ArrowLeft")
         return True
+    radios = root.locator("input[type='radio']:not(:checked)")  # a quiz: pick an answer
+    if radios.count():
+        radios.first.click()
+        return True
     boxes = root.locator("input[type='text']")
     if boxes.count():
         boxes.first.fill("Ada Lindqvist visited Marlow Bay in May 2020 .")
@@ -208,19 +212,21 @@ def move_widget(page, root) -> bool:
 def widget_picture(root) -> str:
     """What the widget's output shows now: its images' sources and its text."""
     return root.evaluate("e => Array.from(e.querySelectorAll('.widget-output img')).map(i => i.src).join('|') "
-                         "+ '#' + Array.from(e.querySelectorAll('.widget-output')).map(o => o.innerText).join('|')")
+                         "+ '#' + Array.from(e.querySelectorAll('.widget-output, .widget-html')).map(o => o.innerText)"
+                         ".join('|')")
 
 
 def try_widgets(page) -> tuple[int, int]:
-    """Move each widget in turn; return (widgets found, widgets whose output changed)."""
+    """Move each widget in turn; return (widgets moved, widgets whose output changed)."""
     roots = widget_roots(page)
-    changed = 0
+    moved = changed = 0
     for index in range(roots.count()):
         root = roots.nth(index)
         root.scroll_into_view_if_needed()
         before = widget_picture(root)
         if not move_widget(page, root):
             continue
+        moved += 1
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             time.sleep(0.5)
@@ -228,7 +234,7 @@ def try_widgets(page) -> tuple[int, int]:
             if after != before and kernel_status(page) == "idle":
                 changed += 1
                 break
-    return roots.count(), changed
+    return moved, changed
 
 
 # ---------------------------------------------------------------- the checks
@@ -298,10 +304,10 @@ def run_in_browser(page, lab, notebook: Path, *, allowed_error: str | None = Non
     open_notebook(page, base, token, relative)
     seconds = run_all_and_save(page)
     report = check_page(page, root / relative, allowed_error=allowed_error)
-    found, changed = try_widgets(page)
+    moved, changed = try_widgets(page)
     report.update(seconds=seconds, widgets_moved=changed)
-    if found and not changed:
-        report["problems"].append(f"moved each of the {found} widgets: no output changed")
+    if moved and not changed:
+        report["problems"].append(f"moved each of the {moved} widgets: no output changed")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{notebook.stem}.png"))
     run_menu(page, "Kernel", "Shut Down Kernel")
