@@ -38,7 +38,7 @@ def _zero2_reference(parameters, world_size) -> float:
 ZERO2_CASES = [
     ("one device (W = 1), 1,000 parameters", (1000, 1)),
     ("8 devices, 7.5 billion parameters", (7_500_000_000, 8)),
-    ("uneven: 10 parameters on 3 devices", (10, 3)),
+    ("uneven: 10 parameters on 9 devices", (10, 9)),
     ("the ZeRO paper's 64 devices, 7.5 billion parameters", (7_500_000_000, 64)),
 ]
 
