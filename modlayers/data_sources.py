@@ -192,7 +192,8 @@ def read_file(path: Path) -> TaskRows:
     if path.suffix not in FILE_SUFFIXES:
         raise DataSourceError(f"{path}: unknown file type {path.suffix!r}; use one of {list(FILE_SUFFIXES)}.")
     if path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark that would otherwise prefix the first column
+        with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             rows = [dict(row) for row in reader]
             names = list(reader.fieldnames or [])
@@ -204,7 +205,7 @@ def read_file(path: Path) -> TaskRows:
                     f"{path}, row {number}: {cells} cell(s) where the header has {len(names)} ({names}); an unclosed "
                     "quote or a comma inside an unquoted text is the usual cause: quote the text (csv.writer does).")
         return TaskRows(rows=rows, columns=names, where=str(path), row_word="row")
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
     if path.suffix == ".json" and text.lstrip().startswith("["):
         rows = json.loads(text)
         if not all(isinstance(row, dict) for row in rows):
