@@ -107,7 +107,8 @@ def load_task_data(
             Fields not named are looked up under their usual names (:data:`modlayers.data_tasks.TASK_COLUMNS`).
         label_names: class names (classification) or BIO tag names (tagging) in label-id order. Default: the
             dataset's own (a ``datasets`` ``ClassLabel``), else the names found in the training split, sorted
-            (tags: ``"O"`` first, then ``B-X``, ``I-X`` per entity type), else ``"0"``..``"n-1"`` for integer labels.
+            (tags: ``"O"`` first, then ``B-X``, ``I-X`` per entity type), else ``"0"``..``"n-1"`` for integer labels
+            (which must then cover 0..n-1: a gap is refused).
         validation_data: the validation file when ``data`` is a single file.
         train_split, validation_split: split names in a folder or a ``datasets`` dataset.
 
