@@ -107,7 +107,8 @@ def load_task_data(
             Fields not named are looked up under their usual names (:data:`modlayers.data_tasks.TASK_COLUMNS`).
         label_names: class names (classification) or BIO tag names (tagging) in label-id order. Default: the
             dataset's own (a ``datasets`` ``ClassLabel``), else the names found in the training split, sorted
-            (tags: ``"O"`` first, then ``B-X``, ``I-X`` per entity type), else ``"0"``..``"n-1"`` for integer labels.
+            (tags: ``"O"`` first, then ``B-X``, ``I-X`` per entity type), else ``"0"``..``"n-1"`` for integer labels
+            (which must then cover 0..n-1: a gap is refused).
         validation_data: the validation file when ``data`` is a single file.
         train_split, validation_split: split names in a folder or a ``datasets`` dataset.
 
@@ -192,7 +193,8 @@ def read_file(path: Path) -> TaskRows:
     if path.suffix not in FILE_SUFFIXES:
         raise DataSourceError(f"{path}: unknown file type {path.suffix!r}; use one of {list(FILE_SUFFIXES)}.")
     if path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark that would otherwise prefix the first column
+        with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             rows = [dict(row) for row in reader]
             names = list(reader.fieldnames or [])
@@ -204,7 +206,7 @@ def read_file(path: Path) -> TaskRows:
                     f"{path}, row {number}: {cells} cell(s) where the header has {len(names)} ({names}); an unclosed "
                     "quote or a comma inside an unquoted text is the usual cause: quote the text (csv.writer does).")
         return TaskRows(rows=rows, columns=names, where=str(path), row_word="row")
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
     if path.suffix == ".json" and text.lstrip().startswith("["):
         rows = json.loads(text)
         if not all(isinstance(row, dict) for row in rows):

@@ -116,19 +116,63 @@ def _as_int(value) -> int | None:
     return None
 
 
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _is_fraction(value) -> bool:
+    """A number that is not an integer: ``1.5``, ``"1.5"``, ``1.0`` or ``"0.0"`` (a spreadsheet's float column)."""
+    if isinstance(value, float):
+        return True
+    if not isinstance(value, str) or _as_int(value) is not None or not any(c.isdigit() for c in value):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_label_value(where: str, value, column: str, names: list[str]) -> None:
+    """Refuse a missing label or a non-integer number, at the row that holds it."""
+    if _is_missing(value):
+        raise _error(f"{where}: the label ({column!r}) is missing (empty cell); fill it with one of {names} or "
+                     "drop the row.")
+    if _is_fraction(value) and str(value) not in names:
+        raise _error(f"{where}: label {value!r} in {column!r} is not an integer; class labels are integers 0..n-1 "
+                     "or names: write 1 for 1.0 (e.g. pandas' df[col].astype(int)) or fix the row.")
+
+
+def _shown(numbers: list[int], limit: int = 10) -> str:
+    head = ", ".join(str(n) for n in numbers[:limit])
+    return head + (f", ... ({len(numbers)} in all)" if len(numbers) > limit else "")
+
+
+def _check_integer_labels_cover(train: TaskRows, column: str, labels: list[int]) -> None:
+    """Integer labels without names must be 0..n-1: a gap would add classes no row teaches."""
+    found = sorted(set(labels))
+    missing = sorted(set(range(found[-1] + 1)) - set(found)) if found else []
+    if missing:
+        raise _error(f"{train.where}: the integer labels in {column!r} are {_shown(found)}; missing indices: "
+                     f"{_shown(missing)} (without names that is a {found[-1] + 1}-class model with classes no row teaches); "
+                     "relabel them 0..n-1 or name every class with --labels name0,name1,... (Python: label_names=).")
+
+
 def _classification(train, validation, columns, label_names):
     used = {f: find_column(train, f, "classification", columns) for f in ("text", "label")}
     label_column = used["label"]
     names = list(label_names) if label_names is not None else _class_label_names(train, label_column)
+    integer_names = False  # names "0".."max" made up from the training split's integers
     if names is None:
-        raw = [row.get(label_column) for row in train.rows]
-        if all(_as_int(v) is not None for v in raw if v not in (None, "")):
-            names = [str(i) for i in range(max([_as_int(v) for v in raw if v not in (None, "")], default=0) + 1)]
+        # empty cells and non-integer numbers are refused at their row below, not turned into class names
+        raw = [v for v in (row.get(label_column) for row in train.rows) if not _is_missing(v) and not _is_fraction(v)]
+        if all(_as_int(v) is not None for v in raw):
+            names = [str(i) for i in range(max([_as_int(v) for v in raw], default=0) + 1)]
+            integer_names = True
         else:
-            names = sorted({str(v) for v in raw if v not in (None, "")})
+            names = sorted({str(v) for v in raw})
     # names read off the training split's own words: a "0" elsewhere is a word that is not among them, not an index
-    names_only = label_names is None and _class_label_names(train, label_column) is None and names != [
-        str(i) for i in range(len(names))]
+    names_only = label_names is None and _class_label_names(train, label_column) is None and not integer_names
     records = []
     for split in (train, validation):
         text_column = find_column(split, "text", "classification", columns)
@@ -140,6 +184,7 @@ def _classification(train, validation, columns, label_names):
             text, value = row.get(text_column), row.get(found_label)
             if not isinstance(text, str) or not text.strip():
                 raise _error(f"{where}: the text ({text_column!r}) must be a non-empty string, got {text!r}.")
+            _check_label_value(where, value, found_label, names)
             if isinstance(value, str) and value in names:
                 label = names.index(value)
             else:
@@ -153,6 +198,8 @@ def _classification(train, validation, columns, label_names):
                              "with --labels.")
             converted.append({"id": _record_id(split, i, row, id_column), "text": text, "label": label,
                               "label_name": names[label]})
+        if split is train and integer_names:
+            _check_integer_labels_cover(train, label_column, [r["label"] for r in converted])
         records.append(converted)
     return records[0], records[1], names, used
 

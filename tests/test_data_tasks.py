@@ -138,7 +138,7 @@ def test_a_squad_v2_question_without_an_answer_is_refused_by_name(tmp_path, caps
 
 @pytest.mark.parametrize("split", ["train", "validation"])
 def test_an_empty_split_is_refused_instead_of_scoring_zero(tmp_path, capsys, split):
-    (tmp_path / "train.csv").write_text("text,label\nfine,1\n")
+    (tmp_path / "train.csv").write_text("text,label\nfine,1\ncold,0\n")
     (tmp_path / "validation.csv").write_text("text,label\nfine,1\n")
     (tmp_path / f"{split}.csv").write_text("text,label\n")  # a header and no row
     line = error_line(["classification", "--data", str(tmp_path)], capsys)
@@ -147,7 +147,7 @@ def test_an_empty_split_is_refused_instead_of_scoring_zero(tmp_path, capsys, spl
 
 
 def test_a_folder_without_its_split_files_says_what_it_holds(tmp_path, capsys):
-    (tmp_path / "train.csv").write_text("text,label\nfine,1\n")
+    (tmp_path / "train.csv").write_text("text,label\nfine,1\ncold,0\n")
     line = error_line(["classification", "--data", str(tmp_path)], capsys)
     assert "has no file for the split(s) ['validation']" in line and "it holds ['train.csv']" in line
 
@@ -215,14 +215,15 @@ def test_a_json_array_and_csv_cells_of_words_separated_by_spaces_are_read(tmp_pa
 
 
 def test_integer_labels_without_names_count_from_zero_and_csv_digits_are_integers(tmp_path):
-    train = write(tmp_path / "train.csv", [{"text": "a", "label": "0"}, {"text": "b", "label": "2"}])
+    train = write(tmp_path / "train.csv", [{"text": "a", "label": "0"}, {"text": "b", "label": "2"},
+                                           {"text": "c", "label": "1"}])
     loaded = load_task_data("classification", train, validation_data=train)
-    assert loaded.label_names == ["0", "1", "2"] and [r["label"] for r in loaded.train] == [0, 2]
-    assert [r["id"] for r in loaded.train] == ["train.csv-0", "train.csv-1"]  # no id column: file and row
+    assert loaded.label_names == ["0", "1", "2"] and [r["label"] for r in loaded.train] == [0, 2, 1]
+    assert [r["id"] for r in loaded.train] == ["train.csv-0", "train.csv-1", "train.csv-2"]  # no id column: file and row
 
 
 def test_the_report_names_the_scored_split_when_it_is_not_validation(tmp_path):
-    (tmp_path / "train.csv").write_text("text,label\nfine,1\n")
+    (tmp_path / "train.csv").write_text("text,label\nfine,1\ncold,0\n")
     (tmp_path / "test.csv").write_text("text,label\nfine,1\n")
     loaded = load_task_data("classification", tmp_path, validation_split="test")
     assert loaded.description == f"{tmp_path} (test split)"
@@ -240,3 +241,61 @@ def test_the_python_api_refuses_a_model_source_for_the_tiny_model_before_reading
     for finetune in (qa_finetune, classification_finetune, tagging_finetune):
         with pytest.raises(ValueError, match="is a pretrained checkpoint; pass model='pretrained'"):
             finetune("tiny", steps=1, model_source="./somewhere", data="./no/such/data")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_integer_training_labels_with_gaps_are_refused_naming_the_labels_found_and_the_indices_missing(
+        tmp_path, capsys, suffix):
+    labels = ["1", "5", "1"] if suffix == ".csv" else [1, 5, 1]  # a CSV's digits and JSON's integers alike
+    train = write(tmp_path / f"train{suffix}", [{"text": t, "label": v} for t, v in zip("abc", labels)])
+    line = error_line(["classification", "--data", str(train), "--validation-data", str(train)], capsys)
+    assert line.startswith(f"error: {train}: the integer labels in 'label' are 1, 5; missing indices: 0, 2, 3, 4 ")
+    assert "6-class model" in line and "relabel them 0..n-1" in line and "--labels name0,name1,..." in line
+    # with every class named, the same file is six classes on purpose
+    loaded = load_task_data("classification", train, validation_data=train, label_names=list("abcdef"))
+    assert [(r["label"], r["label_name"]) for r in loaded.train] == [(1, "b"), (5, "f"), (1, "b")]
+
+
+def test_a_long_run_of_missing_indices_is_shortened_to_one_line(tmp_path, capsys):
+    train = write(tmp_path / "train.jsonl", [{"text": "a", "label": 0}, {"text": "b", "label": 500}])
+    line = error_line(["classification", "--data", str(train), "--validation-data", str(train)], capsys)
+    assert "missing indices: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ... (499 in all)" in line and len(line) < 400
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_file_saved_with_a_byte_order_mark_reads_as_the_same_file_without_one(tmp_path, suffix):
+    rows = [{"text": "crème brûlée", "label": "cooking"}, {"text": "rain", "label": "weather"}]
+    plain = write(tmp_path / f"plain{suffix}", rows)
+    marked = tmp_path / f"excel{suffix}"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())  # Excel's "CSV UTF-8" starts with the UTF-8 BOM
+    assert marked.read_text(encoding="utf-8").startswith("\ufeff")
+    expected = load_task_data("classification", plain, validation_data=plain)
+    loaded = load_task_data("classification", marked, validation_data=marked)
+    assert loaded.columns == {"text": "text", "label": "label"} and loaded.label_names == ["cooking", "weather"]
+    assert [(r["text"], r["label"]) for r in loaded.train] == [(r["text"], r["label"]) for r in expected.train]
+
+
+@pytest.mark.parametrize("bad, row", [(["1.0", "0.0"], 1), (["0", "1", "1.5"], 3)])
+def test_a_non_integer_training_label_is_named_at_its_own_file_and_row(tmp_path, capsys, bad, row):
+    train = write(tmp_path / "bad.csv", [{"text": f"t{i}", "label": v} for i, v in enumerate(bad)])
+    good = write(tmp_path / "good.csv", [{"text": "a", "label": "0"}, {"text": "b", "label": "1"}])
+    line = error_line(["classification", "--data", str(train), "--validation-data", str(good)], capsys)
+    assert line.startswith(f"error: {train}, row {row}: label '{bad[row - 1]}' in 'label' is not an integer")
+    assert "good.csv" not in line and "write 1 for 1.0" in line
+
+
+def test_a_float_label_in_jsonl_is_named_at_its_line(tmp_path, capsys):
+    train = write(tmp_path / "train.jsonl", [{"text": "a", "label": 0}, {"text": "b", "label": 1.0}])
+    line = error_line(["classification", "--data", str(train), "--validation-data", str(train)], capsys)
+    assert line.startswith(f"error: {train}, line 2: label 1.0 in 'label' is not an integer")
+
+
+def test_an_empty_label_cell_says_the_label_is_missing_where_it_is(tmp_path, capsys):
+    good = write(tmp_path / "good.csv", [{"text": "a", "label": "neg"}, {"text": "b", "label": "pos"}])
+    train = write(tmp_path / "train.csv", [{"text": "a", "label": "neg"}, {"text": "b", "label": ""}])
+    line = error_line(["classification", "--data", str(train), "--validation-data", str(good)], capsys)
+    assert line.startswith(f"error: {train}, row 2: the label ('label') is missing (empty cell)")
+    dev = write(tmp_path / "dev.jsonl", [{"id": "d1", "text": "c", "label": None}])
+    line = error_line(["classification", "--data", str(good), "--validation-data", str(dev), "--labels", "neg,pos"],
+                      capsys)
+    assert line.startswith(f"error: {dev}, line 1 (id 'd1'): the label ('label') is missing") and "''" not in line
