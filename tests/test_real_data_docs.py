@@ -42,5 +42,5 @@ def test_the_offline_example_runs_as_pasted(tmp_path):
     result = subprocess.run(["bash", "-e", "-c", block.replace("--steps 40", "--steps 4 --no-progress")], cwd=tmp_path,
                             capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "classification: validation accuracy on topics-train.csv" in result.stdout
+    assert "classification: validation accuracy on topics-validation.csv" in result.stdout
     assert "tiny model, trained from scratch (4 steps)" in result.stdout
