@@ -68,7 +68,7 @@ def assignment_names(solutions_dir: Path = SOLUTIONS_DIR) -> list[str]:
 
     Example:
         >>> assignment_names()
-        ['a1_pooling', 'a2_spans', 'a3_token_loss', 'a4_checkpointing']
+        ['a1_pooling', 'a2_spans', 'a3_token_loss', 'a4_checkpointing', 'a5_scaling_out']
     """
     names = sorted(path.stem for path in Path(solutions_dir).glob("*.ipynb"))
     if not names:
