@@ -11,7 +11,7 @@ Two models, dropout 0 (torch's compile budget below 1 redraws random numbers, py
   eager attention, sequence 128, batch 4.
 
 For each policy the kit registers: saved bytes (saved-tensor hooks), forward, backward and recompute FLOPs
-counted by ``FlopCounterMode`` and predicted by ``modlayers.memory.recompute_flops``, and the recompute as a
+counted by ``FlopCounterMode`` and predicted by ``modlayers.lessons.memory.recompute_flops``, and the recompute as a
 share of a step (forward + backward). Then, on the tiny model, torch's ``activation_memory_budget`` read off
 the min-cut partitioner's graphs. Every figure is a count: the same on any machine. Exits 1 if a count
 differs from its prediction. Results are recorded in benchmarks/README.md.
@@ -20,10 +20,10 @@ differs from its prediction. Results are recorded in benchmarks/README.md.
 import argparse
 import sys
 
-from modlayers.memory.compile_budget import DEFAULT_BUDGETS, budget_sweep
-from modlayers.memory.measure import tiny_model_and_batch
-from modlayers.memory.policies import get_policy
-from modlayers.memory.recompute_flops import flop_table, minilm_shaped_model_and_batch
+from modlayers.lessons.memory.compile_budget import DEFAULT_BUDGETS, budget_sweep
+from modlayers.lessons.memory.measure import tiny_model_and_batch
+from modlayers.lessons.memory.policies import get_policy
+from modlayers.lessons.memory.recompute_flops import flop_table, minilm_shaped_model_and_batch
 
 MIB = 2**20
 GFLOP = 1e9

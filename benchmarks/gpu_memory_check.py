@@ -24,13 +24,13 @@ CUDA-only parts (bfloat16 default, snapshot) are skipped.
 process), DDP and FSDP2 (torchrun, one process per GPU; 2 processes on CPU), each with
 checkpointing off and every-layer, and prints every rank's parameters, gradients, Adam
 state, saved activations and peak (``torch.cuda.max_memory_allocated`` on a GPU). It
-checks each rank against the formula of ``modlayers.distributed.rank_memory`` (state
+checks each rank against the formula of ``modlayers.lessons.distributed.rank_memory`` (state
 divided by the world size under FSDP2 only, within 1%; activations in proportion to the
 rank's batch, within 5%) and exits 1 when a check fails.
 
 ``--predictor`` trains small configs (the kit's tiny transformer, a MiniLM-shaped one and, on a GPU, one of
 hidden size 1024) one AdamW step under bfloat16 autocast, with checkpointing off and every layer, and prints
-the measured state and saved activations next to ``modlayers.memory.predictor.predict_memory`` (``counted``
+the measured state and saved activations next to ``modlayers.lessons.memory.predictor.predict_memory`` (``counted``
 activations), and the measured peak next to the predicted total. It checks the state within 1% and the
 activations within 5% and exits 1 when a check fails (the peak is shown, not checked).
 """
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import torch
 
-from modlayers.memory.measure import MIB, measure_training_step, peak_drop_agreement, tiny_model_and_batch
+from modlayers.lessons.memory.measure import MIB, measure_training_step, peak_drop_agreement, tiny_model_and_batch
 
 POLICIES = ("off", "every-layer", "selective", "attention-core", "offload")
 TOLERANCE = 0.10
@@ -73,8 +73,8 @@ def run(device: torch.device, dtype: torch.dtype, seq_lens, layers: int, hidden:
 
 def snapshot(path: str, device: torch.device, dtype: torch.dtype, layers: int, hidden: int, heads: int, seq_len: int, batch: int) -> None:
     """Write the allocator history of one every-layer step to ``path`` (CUDA only)."""
-    from modlayers.memory.measure import training_step
-    from modlayers.memory.policies import get_policy
+    from modlayers.lessons.memory.measure import training_step
+    from modlayers.lessons.memory.policies import get_policy
 
     model, inputs = tiny_model_and_batch(layers=layers, hidden_size=hidden, num_heads=heads, seq_len=seq_len,
                                          batch=batch, dtype=dtype, device=device)
@@ -92,9 +92,9 @@ STATE_TOLERANCE, ACTIVATION_TOLERANCE = 0.01, 0.05
 
 def distributed(device: torch.device, tiny: bool) -> tuple[list[dict], bool]:
     """Per-rank memory under no sharding, DDP and FSDP2, checked against the formula; (rank rows, all passed)."""
-    from modlayers.distributed import DistributedContext, launch, predict_rank_memory
-    from modlayers.distributed.rank_memory import COLUMNS, activations_for_batch
-    from modlayers.distributed.sweep import run_sweep
+    from modlayers.lessons.distributed import DistributedContext, launch, predict_rank_memory
+    from modlayers.lessons.distributed.rank_memory import COLUMNS, activations_for_batch
+    from modlayers.lessons.distributed.sweep import run_sweep
 
     world = torch.cuda.device_count() if device.type == "cuda" else 2
     layers, hidden, batch = (2, 64, 8) if tiny else (12, 512, 16 * world)
@@ -104,7 +104,7 @@ def distributed(device: torch.device, tiny: bool) -> tuple[list[dict], bool]:
                        hidden_dropout=0.0, attention_dropout=0.0)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "ranks.json"
-        launch(["-m", "modlayers.distributed.sweep", "--runs", "ddp:off,ddp:every-layer,fsdp2:off,fsdp2:every-layer",
+        launch(["-m", "modlayers.lessons.distributed.sweep", "--runs", "ddp:off,ddp:every-layer,fsdp2:off,fsdp2:every-layer",
                 "--task", "tagging", "--device", device.type, "--steps", "2", "--layers", str(layers),
                 "--hidden-size", str(hidden), "--batch-size", str(batch), "--json", str(out)],
                nproc_per_node=world, timeout=600)
@@ -135,10 +135,10 @@ def print_distributed(rows: list[dict]) -> None:
 
 def predictor_check(device: torch.device, tiny: bool) -> tuple[list[dict], bool]:
     """The predictor against one process on ``device`` under bf16 autocast; (rows, all passed)."""
-    from modlayers.distributed import DistributedContext
-    from modlayers.distributed.predictor_check import agreement_rows, measure_run, small_configs
-    from modlayers.memory.predictor import predict_memory
-    from modlayers.tiny_transformer import TinyTransformerConfig
+    from modlayers.lessons.distributed import DistributedContext
+    from modlayers.lessons.distributed.predictor_check import agreement_rows, measure_run, small_configs
+    from modlayers.lessons.memory.predictor import predict_memory
+    from modlayers.lessons.tiny_transformer import TinyTransformerConfig
 
     runs = [(name, config, 4, 32) for name, config in small_configs().items()]
     if not tiny:

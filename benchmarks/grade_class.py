@@ -209,7 +209,7 @@ ANSWERS = {
         },
         "a5_scaling_out": {
             "average_gradients": "from modlayers.course.a5_ranks import average_gradients_reference as average_gradients\n",
-            "rank_state_bytes": "from modlayers.distributed import state_bytes_per_rank as rank_state_bytes\n",
+            "rank_state_bytes": "from modlayers.lessons.distributed import state_bytes_per_rank as rank_state_bytes\n",
         },
     },
     # the mistakes the hints and failure messages once answered for the student, or let through

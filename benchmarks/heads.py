@@ -26,7 +26,7 @@ from transformers import (
     LlamaPreTrainedModel,
 )
 
-from modlayers.command_line import CommandParser, positive_int
+from modlayers.lessons.command_line import CommandParser, positive_int
 from modlayers.heads import GenericForQuestionAnswering, GenericForSequenceClassification, GenericForTokenClassification
 
 

@@ -25,10 +25,10 @@ STEPS, BATCH, WARM = 12, 16, 2
 def _setup():
     import torch
 
-    from modlayers.data import load_classification
-    from modlayers.finetuning.classification import features, load_model
-    from modlayers.finetuning.loop import set_attention_dropout
-    from modlayers.training import set_seed
+    from modlayers.lessons.data import load_classification
+    from modlayers.lessons.finetuning.classification import features, load_model
+    from modlayers.lessons.finetuning.loop import set_attention_dropout
+    from modlayers.lessons.training import set_seed
 
     set_seed(0)
     classifier, tokenizer = load_model("pretrained")
@@ -45,9 +45,9 @@ def _rates(times: list[tuple[float, float]]) -> dict:
 
 
 def run_loop() -> dict:
-    from modlayers.finetuning.loop import run_steps
+    from modlayers.lessons.finetuning.loop import run_steps
     from modlayers.losses import sequence_classification_loss
-    from modlayers.training import adamw
+    from modlayers.lessons.training import adamw
 
     classifier, _, train = _setup()
     times = []

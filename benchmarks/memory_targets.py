@@ -25,7 +25,7 @@ import sys
 
 import torch
 
-from modlayers.memory.measure import compare_policies, keep_freed_memory, ratios_to_baseline, tiny_model_and_batch
+from modlayers.lessons.memory.measure import compare_policies, keep_freed_memory, ratios_to_baseline, tiny_model_and_batch
 
 CONFIG = dict(layers=12, hidden_size=256, num_heads=4, seq_len=512, batch=4, dropout=0.1, dtype=torch.float32)
 TARGETS = {  # policy: (least saving, most time ratio)

@@ -8,7 +8,7 @@ Each notebook runs top to bottom in a fresh kernel (``tests/notebook_runner.py``
 the whole run, kernel start included. Two peaks: the kernel's own resident set, and the largest sum of resident
 sets over the kernel and every process it starts (notebook 05's ``torchrun`` ranks), which is what the budget
 covers (Binder's limit covers the whole container). With ``--busy`` each notebook runs a second time while two
-processes keep the cores busy, and the figures it states (``modlayers.stated_figures``) are compared with the
+processes keep the cores busy, and the figures it states (``modlayers.lessons.stated_figures``) are compared with the
 idle run's. Prints a Markdown table for ``benchmarks/README.md`` with the budget of each column and the
 machine's load, since a busy machine stretches the times (not the memory). Exits 1 when a notebook fails,
 misses a budget, or states other figures under load.
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from notebook_runner import busy_processes, execute_notebook  # noqa: E402
 from test_notebooks import NOTEBOOKS, PEAK_MEMORY_BUDGET_BYTES  # noqa: E402
 
-from modlayers.stated_figures import compare_runs  # noqa: E402
+from modlayers.lessons.stated_figures import compare_runs  # noqa: E402
 
 TIME_BUDGET_S = 120  # each notebook, on an otherwise idle 2-core machine
 MIB = 2**20

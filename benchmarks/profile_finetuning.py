@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     import importlib
 
-    module = importlib.import_module(f"modlayers.finetuning.{args.task}")
+    module = importlib.import_module(f"modlayers.lessons.finetuning.{args.task}")
     load_before = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
     profile = cProfile.Profile()
     start = time.perf_counter()

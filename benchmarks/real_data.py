@@ -1,6 +1,6 @@
 """The lessons' three fine-tunes on the datasets the field reports on, next to the published figures.
 
-Each run is ``modlayers.finetuning.<task>.finetune`` with ``data=`` a hub dataset and ``model_source=`` a hub
+Each run is ``modlayers.lessons.finetuning.<task>.finetune`` with ``data=`` a hub dataset and ``model_source=`` a hub
 checkpoint, with the recipe of the published figure (epochs, batch size, learning rate, sequence length);
 the table gives epochs, steps, wall time, the metric and the target (docs/real_data.md lists the sources):
 
@@ -86,8 +86,8 @@ def steps_for(run: Run, data, quick: bool) -> tuple[int, int]:
     """``(steps, rows)``: optimisation steps for ``run.epochs`` passes over the training rows (QA: windows)."""
     rows = len(data.train)
     if run.task == "qa":
-        from modlayers.finetuning.qa import train_windows
-        from modlayers.model_sources import load_task_model
+        from modlayers.lessons.finetuning.qa import train_windows
+        from modlayers.lessons.model_sources import load_task_model
 
         reader, tokenizer = load_task_model("qa", run.model_source)
         rows = len(train_windows(tokenizer, data.train, max_length=run.options["max_length"],
@@ -97,7 +97,7 @@ def steps_for(run: Run, data, quick: bool) -> tuple[int, int]:
 
 def execute(run: Run, quick: bool, device: str) -> dict:
     """Fine-tune one run; return its row of the table."""
-    from modlayers.data_sources import load_task_data
+    from modlayers.lessons.data_sources import load_task_data
 
     options = dict(run.options)
     data = load_task_data(run.task, run.data, label_names=options.pop("label_names", None),
@@ -106,7 +106,7 @@ def execute(run: Run, quick: bool, device: str) -> dict:
         data.validation = data.validation[:500]
         data.train = data.train[:5000]
     steps, rows = steps_for(run, data, quick)
-    module = importlib.import_module(f"modlayers.finetuning.{run.task}")
+    module = importlib.import_module(f"modlayers.lessons.finetuning.{run.task}")
     start = time.perf_counter()
     result = module.finetune("pretrained", steps=steps, batch_size=run.batch_size, data=data,
                              model_source=run.model_source, evaluations=3, eval_size=500, device=device,

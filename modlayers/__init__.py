@@ -1,22 +1,28 @@
 """modlayers: transformers' modeling layers, re-implemented readably and taught in notebooks.
 
-The four building blocks of ``transformers/modeling_layers.py``:
+The package has three layers, each importing only from its own and the ones above it:
 
-- :class:`GradientCheckpointingLayer` (``modlayers.checkpointing``)
-- :class:`GenericForSequenceClassification`, :class:`GenericForQuestionAnswering`,
-  :class:`GenericForTokenClassification` (``modlayers.heads``)
+- **the library**, what mirrors ``transformers/modeling_layers.py``: :class:`GradientCheckpointingLayer`
+  (``modlayers.checkpointing``, with ``modlayers.offloading``); :class:`GenericForSequenceClassification`,
+  :class:`GenericForQuestionAnswering`, :class:`GenericForTokenClassification` (``modlayers.heads``,
+  ``modlayers.head_checkpoints``, ``modlayers.base_model``); and the pure functions behind them: pooling
+  (``modlayers.pooling``), the losses (``modlayers.losses``), span decoding (``modlayers.spans``), label
+  alignment (``modlayers.label_alignment``) and metrics (``modlayers.metrics``);
+- **the lessons' helpers** (``modlayers.lessons``): the memory lab (``modlayers.lessons.memory``), distributed
+  training, the shipped data (``modlayers.lessons.data``), MiniLM from its wheel, fine-tuning, a small training
+  loop (``modlayers.lessons.training``), plots and widgets;
+- **the course** (``modlayers.course``): exercise and assignment checks, quizzes, grading, the site's builder.
 
-the pure functions behind them: pooling (``modlayers.pooling``), the losses
-(``modlayers.losses``), span decoding (``modlayers.spans``), label alignment
-(``modlayers.label_alignment``) and metrics (``modlayers.metrics``); and the memory lab
-(``modlayers.memory``), the shipped data (``modlayers.data``) and a small training loop
-(``modlayers.training``).
+The names below are the ones a notebook or an engineer uses most, importable from ``modlayers`` itself.
 """
 
-# Before anything imports torch: torch's OpenMP threads wait passively (modlayers/cpu_threads.py).
-import modlayers.cpu_threads  # noqa: F401
+# Before anything imports torch: torch's OpenMP threads wait passively (modlayers/lessons/cpu_threads.py).
+import modlayers.lessons.cpu_threads  # noqa: F401
+import modlayers.lessons.moved_names
 
-from modlayers.doctor import launched_as_command as _launched_as_command, missing_core_packages as _missing
+modlayers.lessons.moved_names.install()  # `import modlayers.pretrained` (the name before the move) still works
+
+from modlayers.lessons.doctor import launched_as_command as _launched_as_command, missing_core_packages as _missing
 
 # `python -m modlayers ...` in a Python without torch or transformers: the doctor still runs and any other
 # command says in one line what is missing, instead of a traceback from the imports below.
@@ -31,7 +37,7 @@ from modlayers.checkpointing import (  # noqa: E402  (after the wait policy is c
     disable_gradient_checkpointing,
     enable_gradient_checkpointing,
 )
-from modlayers.data import (
+from modlayers.lessons.data import (
     CLASSIFICATION_LABELS,
     TAGGING_LABELS,
     load_classification,
@@ -52,12 +58,12 @@ from modlayers.losses import (
     sequence_classification_loss,
     token_classification_loss,
 )
-from modlayers.memory import MemoryRecord, SavedTensorCounter, get_policy, measure_training_step
+from modlayers.lessons.memory import MemoryRecord, SavedTensorCounter, get_policy, measure_training_step
 from modlayers.metrics import entity_scores, exact_match, squad_scores, token_f1
 from modlayers.pooling import first_token_pool, last_attended_index, last_non_pad_index, mean_pool, pool_at
 from modlayers.spans import best_span, best_spans, decode_windows, encode_qa_windows, token_span_to_char_span
-from modlayers.training import batches_from, evaluate_accuracy, pick_device, predict, set_seed, train
-from modlayers.tiny_transformer import (
+from modlayers.lessons.training import batches_from, evaluate_accuracy, pick_device, predict, set_seed, train
+from modlayers.lessons.tiny_transformer import (
     TinyTransformerAttentionCore,
     TinyTransformerConfig,
     TinyTransformerForQuestionAnswering,

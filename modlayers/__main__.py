@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stdout if asked else sys.stderr)
         return 0 if asked else 2
     if argv[:1] == ["memory"]:
-        from modlayers.memory.cli import main as memory
+        from modlayers.lessons.memory.cli import main as memory
 
         return memory(argv[1:])
     if argv[:1] == ["assignments"]:
@@ -53,15 +53,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return assignments(argv[1:], prog="python -m modlayers assignments")
     if argv[:1] == ["train"]:
-        from modlayers.distributed.cli import main as train
+        from modlayers.lessons.distributed.cli import main as train
 
         return train(argv[1:])
     if argv[:1] == ["finetune"]:
-        from modlayers.finetuning.cli import main as finetune
+        from modlayers.lessons.finetuning.cli import main as finetune
 
         return finetune(argv[1:])
     if argv[:1] == ["doctor"]:
-        from modlayers.doctor import main as doctor
+        from modlayers.lessons.doctor import main as doctor
 
         return doctor(argv[1:])
     if argv[:1] in ([], ["-h"], ["--help"]):
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def main_without_core_packages(argv: list[str] | None = None) -> int:
     """``python -m modlayers`` in a Python that lacks torch, transformers, ...: the doctor runs, the rest say why not."""
-    from modlayers.doctor import kits_environment, missing_core_packages, python_command
-    from modlayers.doctor import main as doctor
+    from modlayers.lessons.doctor import kits_environment, missing_core_packages, python_command
+    from modlayers.lessons.doctor import main as doctor
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["doctor"]:

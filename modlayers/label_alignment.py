@@ -14,7 +14,7 @@ came from (``None`` for special tokens), which is all it takes to move labels ac
 
 A word the tokenizer turns into no token at all (``""``, a space, a zero-width space ``"\\u200b"``)
 has no label on any token and gets no prediction: ``None`` from :func:`word_predictions`, the tag
-``NO_TOKEN_TAG = "O"`` from :func:`modlayers.pipelines.tag_sentences`.
+``NO_TOKEN_TAG = "O"`` from :func:`modlayers.lessons.pipelines.tag_sentences`.
 
 Labels are integer ids into a list of BIO tag names (``label_names``), like ``config.id2label``.
 """

@@ -3,7 +3,7 @@
     python -m torch.distributed.run --nproc_per_node=2 tests/distributed_worker.py loop OUT_DIR
     python -m torch.distributed.run --nproc_per_node=2 tests/distributed_worker.py trainer OUT_DIR
 
-``loop``: the kit's loop (modlayers.distributed) for every strategy and checkpointing setting in ``LOOP_RUNS``;
+``loop``: the kit's loop (modlayers.lessons.distributed) for every strategy and checkpointing setting in ``LOOP_RUNS``;
 ``trainer``: transformers' Trainer for every checkpointing setting in ``CHECKPOINTING``. Each rank saves
 ``OUT_DIR/<mode>-rank<r>.pt``: run name -> {"losses", "parameters"} or {"error"}. One launch runs them all, so
 the processes start (and import torch and transformers) once.
@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from modlayers.distributed import build_task, full_parameters, init_distributed, shutdown, train_distributed
-from modlayers.training import set_seed
+from modlayers.lessons.distributed import build_task, full_parameters, init_distributed, shutdown, train_distributed
+from modlayers.lessons.training import set_seed
 
 TASK = "tagging"  # ranks hold different numbers of labelled tokens: the loss weighting is exercised
 STEPS, GLOBAL_BATCH, LIMIT = 3, 8, 24

@@ -7,7 +7,7 @@ import torch
 from transformers import BertConfig, BertPreTrainedModel, LlamaConfig, LlamaPreTrainedModel
 
 import modlayers
-from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
+from modlayers.lessons.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
 
 HEADS = {
     "sequence": modlayers.GenericForSequenceClassification,

@@ -13,7 +13,7 @@ too long, the peak memory of every process the notebook starts, and the figures 
   set of the kernel and of every process below it (psutil), and keeps the largest sum. A page shared by
   several processes (``libtorch_cpu.so``'s code) counts once per process, so the sum errs on the high side. The kernel's own peak comes from its
   high-water mark (``VmHWM``) in a last cell, so a peak between two samples is not missed for the kernel.
-- **Stated figures.** The last cell also prints what ``modlayers.stated_figures.recorded_figures()`` holds,
+- **Stated figures.** The last cell also prints what ``modlayers.lessons.stated_figures.recorded_figures()`` holds,
   so two runs of a notebook can be compared (``compare_runs``).
 """
 
@@ -34,7 +34,7 @@ import psutil
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from modlayers.stated_figures import MARKER
+from modlayers.lessons.stated_figures import MARKER
 
 SAMPLE_EVERY_S = 0.1
 WATCHDOG_GRACE_S = 30.0
@@ -53,7 +53,7 @@ def _own_peak_bytes():
 print('MODLAYERS_PEAK_RSS', _json.dumps(_own_peak_bytes()))"""
 FIGURES_CELL = (  # a notebook that never imported modlayers states no figure: print {} without importing it
     "import json as _json, sys as _sys\n"
-    "_figures = _sys.modules.get('modlayers.stated_figures')\n"
+    "_figures = _sys.modules.get('modlayers.lessons.stated_figures')\n"
     "print(%r, _json.dumps(_figures.recorded_figures() if _figures else {}))" % MARKER
 )
 
@@ -71,7 +71,7 @@ class NotebookRun:
     kernel_peak_bytes: int  # the kernel's own maximum resident set (VmHWM)
     tree_peak_bytes: int  # the largest sum of resident sets over the kernel and its descendants
     peak_processes: int  # how many processes the tree held at most
-    figures: dict = field(default_factory=dict)  # modlayers.stated_figures.recorded_figures() at the end
+    figures: dict = field(default_factory=dict)  # modlayers.lessons.stated_figures.recorded_figures() at the end
 
 
 def poll_in_short_slices(client: NotebookClient, slice_seconds: float = 1.0) -> None:

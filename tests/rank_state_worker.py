@@ -1,9 +1,9 @@
-"""Run by tests/test_rank_memory_shards.py on 2 gloo processes (``modlayers.distributed.launch``).
+"""Run by tests/test_rank_memory_shards.py on 2 gloo processes (``modlayers.lessons.distributed.launch``).
 
     python tests/rank_state_worker.py OUT_DIR
 
 For every model of ``MODELS`` and strategy (``ddp``, ``fsdp2``), each rank wraps the model, takes one Adam step
-and writes what :func:`~modlayers.distributed.rank_memory.measure_state_bytes` finds to
+and writes what :func:`~modlayers.lessons.distributed.rank_memory.measure_state_bytes` finds to
 ``OUT_DIR/rank<r>.json``: ``{"<model>/<strategy>": {"parameters", "gradients", "optimizer_state"}}``.
 """
 
@@ -63,7 +63,7 @@ def wrap(model, strategy, world_size):
 
 
 def main(out_dir: Path) -> None:
-    from modlayers.distributed.rank_memory import measure_state_bytes
+    from modlayers.lessons.distributed.rank_memory import measure_state_bytes
 
     dist.init_process_group("gloo")
     rank, world_size = dist.get_rank(), dist.get_world_size()

@@ -39,7 +39,7 @@ if "google.colab" in sys.modules:  # on Colab: fetch the kit (with its data) and
     %cd /content/modlayers/notebooks
     sys.path.insert(0, "/content/modlayers")  # a fresh editable install is importable only after a restart
 print("Loading torch and the kit: a few seconds, up to a minute on a busy machine...")
-from modlayers.doctor import print_problems
+from modlayers.lessons.doctor import print_problems
 
 print_problems()  # prints only what is missing or out of range; the whole table: python -m modlayers doctor"""
 SECRET = "the test suite's secret"

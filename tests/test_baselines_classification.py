@@ -1,10 +1,10 @@
-"""Tests for modlayers/baselines/classification.py: each baseline against a hand-computed answer."""
+"""Tests for modlayers/lessons/baselines/classification.py: each baseline against a hand-computed answer."""
 
 import math
 
 import pytest
 
-from modlayers.baselines.classification import (
+from modlayers.lessons.baselines.classification import (
     BagOfWordsLogisticRegression,
     NaiveBayes,
     classification_baselines,
@@ -72,7 +72,7 @@ def test_classification_baselines_on_a_tiny_split_by_hand():
 def test_docstring_examples_run_as_written():
     import doctest
 
-    import modlayers.baselines.classification as module
+    import modlayers.lessons.baselines.classification as module
 
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 4 and result.failed == 0

@@ -1,10 +1,10 @@
-"""Tests for modlayers/baselines/qa.py: each rule returns what it promises, on hand-written contexts."""
+"""Tests for modlayers/lessons/baselines/qa.py: each rule returns what it promises, on hand-written contexts."""
 
 import random
 
 import pytest
 
-from modlayers.baselines.qa import (
+from modlayers.lessons.baselines.qa import (
     answer_kind,
     answer_lexicon,
     first_of_kind,
@@ -106,7 +106,7 @@ def test_bad_records_are_refused_with_what_to_pass():
 def test_docstring_examples_run_as_written():
     import doctest
 
-    import modlayers.baselines.qa
+    import modlayers.lessons.baselines.qa
 
-    result = doctest.testmod(modlayers.baselines.qa, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(modlayers.lessons.baselines.qa, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 8 and result.failed == 0

@@ -1,8 +1,8 @@
-"""Tests for modlayers/baselines/tagging.py: each baseline tags as its rule says, scored by entity F1."""
+"""Tests for modlayers/lessons/baselines/tagging.py: each baseline tags as its rule says, scored by entity F1."""
 
 import pytest
 
-from modlayers.baselines.tagging import CapitalisationTagger, LookupTagger, all_outside, tagging_baselines
+from modlayers.lessons.baselines.tagging import CapitalisationTagger, LookupTagger, all_outside, tagging_baselines
 from modlayers.metrics import entity_scores
 
 TRAIN = [
@@ -76,7 +76,7 @@ def test_baselines_refuse_records_without_words_or_with_mismatched_tags():
 def test_docstring_examples_run_as_written():
     import doctest
 
-    import modlayers.baselines.tagging
+    import modlayers.lessons.baselines.tagging
 
-    result = doctest.testmod(modlayers.baselines.tagging, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(modlayers.lessons.baselines.tagging, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

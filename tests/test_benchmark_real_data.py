@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tiny_decoder import save_tiny_llama
 
-from modlayers.data import data_dir
+from modlayers.lessons.data import data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "real_data.py"

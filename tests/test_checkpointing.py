@@ -17,7 +17,7 @@ from modlayers import (
     enable_gradient_checkpointing,
 )
 from modlayers.checkpointing import with_checkpointing
-from modlayers.tiny_transformer import TinyTransformerAttentionCore, TinyTransformerLayer
+from modlayers.lessons.tiny_transformer import TinyTransformerAttentionCore, TinyTransformerLayer
 
 
 class TinyClassifier(GenericForSequenceClassification, TinyTransformerPreTrainedModel):

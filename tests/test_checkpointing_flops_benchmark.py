@@ -3,7 +3,7 @@
 import importlib.util
 from pathlib import Path
 
-from modlayers.memory.measure import tiny_model_and_batch
+from modlayers.lessons.memory.measure import tiny_model_and_batch
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "checkpointing_flops.py"
 

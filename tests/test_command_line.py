@@ -1,4 +1,4 @@
-"""Tests for modlayers/command_line.py and the commands that use it: every bad argument, output path, data file
+"""Tests for modlayers/lessons/command_line.py and the commands that use it: every bad argument, output path, data file
 or pretrained file stops the command before any work, with one `error:` line and exit status 2."""
 
 import argparse
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import modlayers.data
-import modlayers.distributed.cli as train_cli
-import modlayers.finetuning.classification as classification
-import modlayers.memory.cli as memory_cli
-import modlayers.pretrained as pretrained
+import modlayers.lessons.data
+import modlayers.lessons.distributed.cli as train_cli
+import modlayers.lessons.finetuning.classification as classification
+import modlayers.lessons.memory.cli as memory_cli
+import modlayers.lessons.pretrained as pretrained
 from modlayers.__main__ import main
-from modlayers.command_line import input_file, output_file, positive_int, probability
+from modlayers.lessons.command_line import input_file, output_file, positive_int, probability
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,7 +115,7 @@ def data_copy(tmp_path, monkeypatch):
     """A copy of the kit's data folder that the loaders read instead (to break files in)."""
     copy = tmp_path / "data"
     shutil.copytree(ROOT / "data", copy)
-    monkeypatch.setattr(modlayers.data, "DATA_DIR", copy)
+    monkeypatch.setattr(modlayers.lessons.data, "DATA_DIR", copy)
     return copy
 
 

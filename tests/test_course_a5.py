@@ -183,7 +183,7 @@ def test_random_cases_hold_their_parts_behaviour():
 def test_docstring_examples_run_as_written():
     import doctest
 
-    from modlayers.distributed import rank_memory
+    from modlayers.lessons.distributed import rank_memory
 
     assert doctest.testmod(a5, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
     for fn in (rank_memory.fsdp2_shard_rows, rank_memory.state_bytes_per_rank):

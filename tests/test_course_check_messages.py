@@ -98,7 +98,7 @@ def test_masked_token_loss_dividing_by_every_token_is_named():
 
 
 def test_align_labels_cases_are_what_the_students_tokenizer_prints():
-    from modlayers.pretrained import load_pretrained_tokenizer
+    from modlayers.lessons.pretrained import load_pretrained_tokenizer
 
     tokenizer = load_pretrained_tokenizer()  # the one assignment 3 shows: bert-base-uncased WordPiece
     for case, labels, word_ids in a3_token_loss.ALIGN_LABELS_CASES:

@@ -16,7 +16,7 @@ from modlayers.course import a1_pooling, a2_spans, a3_token_loss, a4_checkpointi
 from modlayers.course.checking import CheckFailed, NotWrittenYet, assert_matches_reference
 from modlayers.label_alignment import align_labels_to_tokens
 from modlayers.losses import question_answering_loss, token_classification_loss
-from modlayers.memory import SavedTensorCounter
+from modlayers.lessons.memory import SavedTensorCounter
 from modlayers.pooling import last_non_pad_index, pool_at
 from modlayers.spans import best_spans
 

@@ -161,7 +161,7 @@ def test_zero2_state_exercise_matches_the_predictor_on_one_device_and_uneven_sha
         assert not states(28_125_000_000, message) and not states(20 + 140 / 9, message), message
     # integer division of the optimizer state alone: only an uneven share whose bytes are not whole shows it
     assert "uneven: 10 parameters on 9 devices" in message_of(check, lambda p, w: 2 * p + 2 * p / w + 12 * p // w)
-    from modlayers.memory.predictor import state_bytes
+    from modlayers.lessons.memory.predictor import state_bytes
     refused = message_of(check, lambda p, w: sum(state_bytes(p, "bf16-mixed", "adamw", "zero2", world_size=w).values()))
     assert "kit" in refused
 

@@ -1,4 +1,4 @@
-"""torch's OpenMP threads wait passively once modlayers is imported (modlayers/cpu_threads.py), measured in a
+"""torch's OpenMP threads wait passively once modlayers is imported (modlayers/lessons/cpu_threads.py), measured in a
 fresh process by the CPU time OpenMP's worker thread burns while the main thread sleeps between parallel ops."""
 
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modlayers.cpu_threads import prefer_passive_waiting
+from modlayers.lessons.cpu_threads import prefer_passive_waiting
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ import sys, threading, time
 if sys.argv[1] == "modlayers-first":
     import modlayers
 import psutil, torch
-import modlayers.cpu_threads
+import modlayers.lessons.cpu_threads
 torch.set_num_threads(2)
 x = torch.randn(256, 256)
 me, main = psutil.Process(), threading.get_native_id()
@@ -33,7 +33,7 @@ for _ in range(100):
     x @ x
     time.sleep(0.005)
 import os
-print(others_cpu() - before, os.environ.get("OMP_WAIT_POLICY"), modlayers.cpu_threads.PASSIVE_WAITING_IN_EFFECT)
+print(others_cpu() - before, os.environ.get("OMP_WAIT_POLICY"), modlayers.lessons.cpu_threads.PASSIVE_WAITING_IN_EFFECT)
 """
 
 

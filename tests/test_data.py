@@ -1,4 +1,4 @@
-"""Tests for modlayers/data.py and modlayers/datasets_generator.py: the shipped data is what the
+"""Tests for modlayers/lessons/data.py and modlayers/lessons/datasets_generator.py: the shipped data is what the
 generator writes, matches its datasheet, and is rich enough for the lessons built on it."""
 
 import hashlib
@@ -8,10 +8,10 @@ from collections import Counter
 import pytest
 import torch
 
-import modlayers.data as data
-from modlayers.baselines.tagging import LookupTagger
-from modlayers import datasets_generator
-from modlayers.data import (
+import modlayers.lessons.data as data
+from modlayers.lessons.baselines.tagging import LookupTagger
+from modlayers.lessons import datasets_generator
+from modlayers.lessons.data import (
     CLASSIFICATION_LABELS,
     ENTITY_TYPES,
     TAGGING_LABELS,
@@ -90,7 +90,7 @@ def test_qa_answer_start_points_at_the_answer_text():
 
 @pytest.fixture(scope="module")
 def bert_tokenizer():
-    from modlayers.pretrained import load_pretrained_tokenizer
+    from modlayers.lessons.pretrained import load_pretrained_tokenizer
 
     return load_pretrained_tokenizer()
 
@@ -110,7 +110,7 @@ def test_qa_answers_beyond_token_128_are_common_for_the_notebooks_tokenizer(bert
 
 
 def test_qa_contexts_hold_distractors_of_the_answers_kind():
-    from modlayers.baselines.qa import answer_kind, answer_lexicon, kind_values
+    from modlayers.lessons.baselines.qa import answer_kind, answer_lexicon, kind_values
 
     train, validation = load_qa("train"), load_qa("validation")
     lexicon = answer_lexicon(train)
@@ -121,7 +121,7 @@ def test_qa_contexts_hold_distractors_of_the_answers_kind():
 
 
 def test_qa_rule_baselines_stay_at_or_below_0_30_exact_match():
-    from modlayers.baselines.qa import qa_baselines
+    from modlayers.lessons.baselines.qa import qa_baselines
 
     scores = qa_baselines(load_qa("train"), load_qa("validation"))
     assert set(scores) == {"first sentence", "random span", "first of kind", "overlap sentence"}
@@ -133,7 +133,7 @@ def test_qa_rule_baselines_stay_low_on_other_seeds_too():
     """The limit is a property of the generator, not of one lucky seed."""
     import random
 
-    from modlayers.baselines.qa import qa_baselines
+    from modlayers.lessons.baselines.qa import qa_baselines
 
     for seed in (1, 2):
         splits = datasets_generator.make_qa(random.Random(f"{seed}-qa"))
@@ -255,7 +255,7 @@ def test_docstring_examples_run_as_written():
 
 @pytest.fixture(scope="module")
 def classification_baseline_scores():
-    from modlayers.baselines.classification import classification_baselines
+    from modlayers.lessons.baselines.classification import classification_baselines
 
     return classification_baselines(load_classification("train"), load_classification("validation"))
 
@@ -299,22 +299,22 @@ def test_tagging_word_lookup_baseline_stays_at_most_half_entity_f1():
 
 
 def test_tagging_entity_words_split_into_sub_words_with_the_pretrained_tokenizer():
-    tokenizer = pytest.importorskip("modlayers.pretrained").load_pretrained_tokenizer()
+    tokenizer = pytest.importorskip("modlayers.lessons.pretrained").load_pretrained_tokenizer()
     words = [w for r in load_tagging("validation") for w, t in zip(r["words"], r["tags"]) if t != "O"]
     split = sum(len(tokenizer.tokenize(w)) > 1 for w in words) / len(words)
     assert split >= 0.5, f"only {split:.0%} of entity words are cut into sub-words by bert-base-uncased"
 
 
 def test_importing_the_generators_main_module_writes_nothing(monkeypatch):
-    """Sphinx's autosummary imports every module; ``python -m modlayers.datasets_generator`` alone writes data."""
+    """Sphinx's autosummary imports every module; ``python -m modlayers.lessons.datasets_generator`` alone writes data."""
     import importlib
     import sys
 
-    import modlayers.datasets_generator as generator
+    import modlayers.lessons.datasets_generator as generator
 
     def write(*args, **kwargs):
-        raise AssertionError("importing modlayers.datasets_generator.__main__ ran the generator")
+        raise AssertionError("importing modlayers.lessons.datasets_generator.__main__ ran the generator")
 
     monkeypatch.setattr(generator, "main", write)
-    monkeypatch.delitem(sys.modules, "modlayers.datasets_generator.__main__", raising=False)
-    importlib.import_module("modlayers.datasets_generator.__main__")
+    monkeypatch.delitem(sys.modules, "modlayers.lessons.datasets_generator.__main__", raising=False)
+    importlib.import_module("modlayers.lessons.datasets_generator.__main__")

@@ -1,6 +1,6 @@
-"""Tests for modlayers/data_sources.py and data_tasks.py: the kit's shipped data written out as a `datasets`
+"""Tests for modlayers/lessons/data_sources.py and data_tasks.py: the kit's shipped data written out as a `datasets`
 dataset on disk (SST-2's, SQuAD's and CoNLL's column layouts), as CSV and as JSONL with other column names, read
-back through each path into the very records of modlayers.data, and fine-tuned for a few steps to the very metric
+back through each path into the very records of modlayers.lessons.data, and fine-tuned for a few steps to the very metric
 of the kit's own path."""
 
 import csv
@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-import modlayers.data_sources as data_sources
-from modlayers import data
-from modlayers.data_sources import DataSourceError, load_task_data
-from modlayers.finetuning import classification, qa, tagging
+import modlayers.lessons.data_sources as data_sources
+from modlayers.lessons import data
+from modlayers.lessons.data_sources import DataSourceError, load_task_data
+from modlayers.lessons.finetuning import classification, qa, tagging
 
 datasets = pytest.importorskip("datasets", reason="the `data` extra (datasets) is not installed")
 

@@ -1,4 +1,4 @@
-"""Tests for modlayers/data_tasks.py through `python -m modlayers finetune --data`: every kind of bad data is one
+"""Tests for modlayers/lessons/data_tasks.py through `python -m modlayers finetune --data`: every kind of bad data is one
 `error:` line naming the split, the row and the fix, exit status 2, and nothing starts training."""
 
 import csv
@@ -7,11 +7,11 @@ import json
 import pytest
 
 from modlayers.__main__ import main
-from modlayers.data_sources import DataSourceError, load_task_data
-from modlayers.finetuning import classification, qa, tagging
-from modlayers.finetuning.classification import finetune as classification_finetune
-from modlayers.finetuning.qa import finetune as qa_finetune  # the real one: the fixture replaces qa.finetune
-from modlayers.finetuning.tagging import finetune as tagging_finetune
+from modlayers.lessons.data_sources import DataSourceError, load_task_data
+from modlayers.lessons.finetuning import classification, qa, tagging
+from modlayers.lessons.finetuning.classification import finetune as classification_finetune
+from modlayers.lessons.finetuning.qa import finetune as qa_finetune  # the real one: the fixture replaces qa.finetune
+from modlayers.lessons.finetuning.tagging import finetune as tagging_finetune
 
 
 @pytest.fixture(autouse=True)
@@ -196,8 +196,8 @@ def test_the_fine_tunes_and_the_command_import_no_datasets():
     import subprocess
     import sys
 
-    code = ("import sys, modlayers.finetuning.cli, modlayers.finetuning.classification, modlayers.finetuning.qa, "
-            "modlayers.finetuning.tagging, modlayers.data_sources, modlayers.model_sources; "
+    code = ("import sys, modlayers.lessons.finetuning.cli, modlayers.lessons.finetuning.classification, modlayers.lessons.finetuning.qa, "
+            "modlayers.lessons.finetuning.tagging, modlayers.lessons.data_sources, modlayers.lessons.model_sources; "
             "print('datasets' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

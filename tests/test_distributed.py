@@ -1,4 +1,4 @@
-"""modlayers.distributed: the loop, DDP, FSDP2 and Trainer under torchrun (gloo, 2 CPU processes), per-rank memory.
+"""modlayers.lessons.distributed: the loop, DDP, FSDP2 and Trainer under torchrun (gloo, 2 CPU processes), per-rank memory.
 
 The torchrun tests start two processes once per module (tests/distributed_worker.py runs every combination in one
 launch) and compare with one process on the same global batch, computed here.
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from modlayers.distributed import (
+from modlayers.lessons.distributed import (
     DistributedContext,
     backend_for,
     build_task,
@@ -24,7 +24,7 @@ from modlayers.distributed import (
     torchrun_command,
     train_distributed,
 )
-from modlayers.distributed.rank_memory import measure_state_bytes
+from modlayers.lessons.distributed.rank_memory import measure_state_bytes
 
 sys.path.insert(0, str(Path(__file__).parent))
 import distributed_worker as worker  # noqa: E402
@@ -118,7 +118,7 @@ def test_trainer_under_torchrun_matches_one_process_with_checkpointing_off_and_b
 def test_docstring_examples_of_the_distributed_modules_run_as_written():
     import doctest
 
-    from modlayers.distributed import launching, rank_memory, sweep, tasks, training_run
+    from modlayers.lessons.distributed import launching, rank_memory, sweep, tasks, training_run
 
     for module in (launching, rank_memory, sweep, tasks, training_run):
         result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
@@ -126,7 +126,7 @@ def test_docstring_examples_of_the_distributed_modules_run_as_written():
 
 
 def test_sweep_runs_parse_strategy_checkpointing_and_flags():
-    from modlayers.distributed.sweep import parse_run
+    from modlayers.lessons.distributed.sweep import parse_run
 
     assert parse_run("ddp:every-2:reentrant:static") == {"strategy": "ddp", "checkpointing": "every-2",
                                                          "use_reentrant": True, "static_graph": True}

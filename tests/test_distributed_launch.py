@@ -1,4 +1,4 @@
-"""modlayers.distributed.launch starts the ranks itself with torchrun's variables (no torchrun process in
+"""modlayers.lessons.distributed.launch starts the ranks itself with torchrun's variables (no torchrun process in
 between), and a sweep hands each run's freed memory back: what lets notebook 05 fit 1.5 GB with its ranks."""
 
 import json
@@ -10,8 +10,8 @@ import sys
 import psutil
 import pytest
 
-from modlayers.distributed import launch, rank_environments, torchrun_command
-from modlayers.distributed.sweep import release_freed_heap
+from modlayers.lessons.distributed import launch, rank_environments, torchrun_command
+from modlayers.lessons.distributed.sweep import release_freed_heap
 
 VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS")
 # Each rank joins the gloo group, checks everybody is there with an all-reduce, and prints its variables.

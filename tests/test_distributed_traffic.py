@@ -1,4 +1,4 @@
-"""modlayers.distributed.comm_bytes, ddp_buckets and step_timeline: bytes between ranks, DDP's buckets and the
+"""modlayers.lessons.distributed.comm_bytes, ddp_buckets and step_timeline: bytes between ranks, DDP's buckets and the
 peak item by item, counted on 2 real gloo processes (one launch of the sweep) and compared with the formulas."""
 
 import json
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from modlayers.distributed import build_task, predict_rank_memory, torchrun_command
-from modlayers.distributed.comm_bytes import (collective_kind, group_bytes, padded_bytes, predict_step_collectives,
+from modlayers.lessons.distributed import build_task, predict_rank_memory, torchrun_command
+from modlayers.lessons.distributed.comm_bytes import (collective_kind, group_bytes, padded_bytes, predict_step_collectives,
                                               ring_bytes_sent)
-from modlayers.distributed.ddp_buckets import predict_ddp_kept_bytes
-from modlayers.distributed.step_timeline import StepTimeline, allocation_category, peak_accounting
+from modlayers.lessons.distributed.ddp_buckets import predict_ddp_kept_bytes
+from modlayers.lessons.distributed.step_timeline import StepTimeline, allocation_category, peak_accounting
 
 MODEL = dict(num_hidden_layers=2, hidden_size=64, hidden_dropout=0.0, attention_dropout=0.0)
 RUNS = ["ddp:off", "ddp:every-layer:reentrant:static", "fsdp2:off", "fsdp2:every-layer",
@@ -24,7 +24,7 @@ WORLD = 2
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("traffic")
-    program = ["-m", "modlayers.distributed.sweep", "--runs", ",".join(RUNS), "--task", "tagging", "--layers",
+    program = ["-m", "modlayers.lessons.distributed.sweep", "--runs", ",".join(RUNS), "--task", "tagging", "--layers",
                str(MODEL["num_hidden_layers"]), "--hidden-size", str(MODEL["hidden_size"]), "--dropout", "0",
                "--device", "cpu", "--batch-size", "8", "--steps", "2", "--json", str(out / "runs.json"),
                "--ddp-buckets-json", str(out / "buckets.json")]
@@ -137,7 +137,7 @@ def test_an_allocation_is_charged_to_the_fsdp_collective_or_phase_that_made_it()
 def test_the_docstring_examples_of_the_traffic_modules_run_as_written():
     import doctest
 
-    from modlayers.distributed import comm_bytes, ddp_buckets, step_timeline
+    from modlayers.lessons.distributed import comm_bytes, ddp_buckets, step_timeline
 
     for module in (comm_bytes, ddp_buckets, step_timeline):
         result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
@@ -148,7 +148,7 @@ def test_the_timeline_plot_stacks_every_category_marks_the_peak_and_no_labels_ov
     import matplotlib.pyplot as plt
     from test_plots_legibility import overlapping_texts
 
-    from modlayers.distributed.traffic_plots import plot_bytes_moved, plot_step_timeline
+    from modlayers.lessons.distributed.traffic_plots import plot_bytes_moved, plot_step_timeline
 
     mib = 2**20
     timeline = StepTimeline(5 * mib, [[1.0, "forward pass", 2 * mib], [20.0, "all-gather buffers", mib],

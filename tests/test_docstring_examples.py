@@ -15,10 +15,10 @@ import modlayers.course.quizzes
 import modlayers.course.submissions
 import modlayers.losses
 import modlayers.pooling
-import modlayers.stated_figures
+import modlayers.lessons.stated_figures
 
 
-@pytest.mark.parametrize("module", [modlayers.pooling, modlayers.losses, modlayers.stated_figures,
+@pytest.mark.parametrize("module", [modlayers.pooling, modlayers.losses, modlayers.lessons.stated_figures,
                                     modlayers.course.submissions, modlayers.course.answers, modlayers.course.quizzes,
                                     modlayers.course.exercises.pooling, modlayers.course.exercises.spans,
                                     modlayers.course.exercises.token_loss, modlayers.course.exercises.checkpointing,

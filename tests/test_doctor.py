@@ -1,4 +1,4 @@
-"""Tests for modlayers/doctor.py: `python -m modlayers doctor` reports what is installed, FAILs what a
+"""Tests for modlayers/lessons/doctor.py: `python -m modlayers doctor` reports what is installed, FAILs what a
 notebook cannot run without, and every notebook's set-up cell calls it quietly.
 
 Also run on the oldest supported transformers (.venv-oldest, by `make test`)."""
@@ -15,9 +15,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import modlayers.data
-from modlayers import doctor
-from modlayers.doctor import FAIL, OK, WARN, Check
+import modlayers.lessons.data
+from modlayers.lessons import doctor
+from modlayers.lessons.doctor import FAIL, OK, WARN, Check
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted(
@@ -54,7 +54,7 @@ def test_doctor_reports_this_machine(report):
         assert found[name]["status"] == OK, found[name]
     assert found["data"]["status"] == OK
     try:  # the packaged encoder, when its wheel is installed (make install does it)
-        from modlayers.pretrained import pretrained_model_dir
+        from modlayers.lessons.pretrained import pretrained_model_dir
 
         expected = OK if pretrained_model_dir().is_dir() else FAIL
     except ModuleNotFoundError:
@@ -111,7 +111,7 @@ def test_doctor_with_a_real_ipywidgets_7_7_1_install(tmp_path):
                          capture_output=True, text=True, timeout=300)
     if pip.returncode != 0:
         pytest.skip(f"could not install ipywidgets 7.7.1 (no package index?): {pip.stderr[-300:]}")
-    code = ("import json, sys; import ipywidgets; from modlayers import doctor; "
+    code = ("import json, sys; import ipywidgets; from modlayers.lessons import doctor; "
             "print(json.dumps([c.__dict__ for c in doctor.check_widgets(doctor.requirements())] + [ipywidgets.__version__]))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
@@ -124,16 +124,16 @@ def test_doctor_with_a_real_ipywidgets_7_7_1_install(tmp_path):
 
 
 def test_changed_data_file_fails(monkeypatch, tmp_path):
-    shutil.copytree(modlayers.data.data_dir(), tmp_path / "data")
+    shutil.copytree(modlayers.lessons.data.data_dir(), tmp_path / "data")
     with open(tmp_path / "data" / "qa" / "train.jsonl", "a") as f:
         f.write("\n")
-    monkeypatch.setattr(modlayers.data, "data_dir", lambda: tmp_path / "data")
+    monkeypatch.setattr(modlayers.lessons.data, "data_dir", lambda: tmp_path / "data")
     found = doctor.check_data()
     assert found.status == FAIL and "qa/train.jsonl changed" in found.found
 
 
 def test_pretrained_model_checked_through_the_kits_loader(monkeypatch, tmp_path):
-    import modlayers.pretrained as pretrained
+    import modlayers.lessons.pretrained as pretrained
 
     (tmp_path / "model.safetensors").write_bytes(b"x")
     monkeypatch.setattr(pretrained, "pretrained_model_dir", lambda: tmp_path)
@@ -187,7 +187,7 @@ def test_every_notebooks_set_up_cell_calls_print_problems(path, request):
     if name in SETUP_CELL_WITHOUT_DOCTOR_YET:
         request.applymarker(pytest.mark.xfail(strict=True, reason="set-up cell not migrated yet"))
     setup = next(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-    assert "from modlayers.doctor import print_problems" in setup and "\nprint_problems()" in setup
+    assert "from modlayers.lessons.doctor import print_problems" in setup and "\nprint_problems()" in setup
     # After the Colab install, so that on Colab it checks the freshly installed kit.
     assert setup.index("print_problems()") > setup.index('sys.path.insert(0, "/content/modlayers")')
     # On Colab the pretrained encoder's wheel is installed too, without its dependencies.

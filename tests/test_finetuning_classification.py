@@ -1,13 +1,13 @@
-"""Tests for modlayers/finetuning/classification.py, the `finetune` command and the report helpers."""
+"""Tests for modlayers/lessons/finetuning/classification.py, the `finetune` command and the report helpers."""
 
 import pytest
 import torch
 
 from modlayers.__main__ import main
-from modlayers.data import load_classification
-from modlayers.finetuning import classification
-from modlayers.finetuning.cli import format_report
-from modlayers.finetuning.report import results_table
+from modlayers.lessons.data import load_classification
+from modlayers.lessons.finetuning import classification
+from modlayers.lessons.finetuning.cli import format_report
+from modlayers.lessons.finetuning.report import results_table
 from modlayers.pooling import first_token_pool, last_non_pad_index, mean_pool, pool_at
 
 
@@ -83,7 +83,7 @@ def test_finetune_command_rejects_bad_arguments(capsys):
 def test_report_docstring_examples_run_as_written():
     import doctest
 
-    import modlayers.finetuning.report as module
+    import modlayers.lessons.finetuning.report as module
 
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 1 and result.failed == 0
@@ -93,7 +93,7 @@ def test_plot_validation_curves_draws_one_line_per_run_and_per_baseline():
     import matplotlib
 
     matplotlib.use("Agg")
-    from modlayers.finetuning.report import plot_validation_curves
+    from modlayers.lessons.finetuning.report import plot_validation_curves
 
     run = {"task": "classification", "metric_name": "accuracy", "steps": 2, "metric": 0.5,
            "history": [{"step": 1, "accuracy": 0.3}, {"step": 2, "accuracy": 0.5}], "baselines": {"majority class": 0.25}}

@@ -1,11 +1,11 @@
-"""Tests for modlayers/finetuning/loop.py: the one loop every fine-tune goes through."""
+"""Tests for modlayers/lessons/finetuning/loop.py: the one loop every fine-tune goes through."""
 
 import pytest
 import torch
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from modlayers.finetuning.loop import evaluation_steps, run_steps, set_attention_dropout
-from modlayers.training import adamw
+from modlayers.lessons.finetuning.loop import evaluation_steps, run_steps, set_attention_dropout
+from modlayers.lessons.training import adamw
 
 
 class Regressor(torch.nn.Module):
@@ -101,7 +101,7 @@ def test_max_seconds_stops_the_run_and_says_its_figures_are_not_the_full_runs():
 
 
 def test_set_attention_dropout_reaches_every_attention_layer_of_minilm():
-    from modlayers.pretrained import load_pretrained
+    from modlayers.lessons.pretrained import load_pretrained
 
     model, _ = load_pretrained("classification", num_labels=2)
     assert model.config.attention_probs_dropout_prob == 0.1

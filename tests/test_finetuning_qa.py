@@ -1,13 +1,13 @@
-"""Tests for modlayers/finetuning/qa.py: a few real steps train, freezing freezes, and decoding across
+"""Tests for modlayers/lessons/finetuning/qa.py: a few real steps train, freezing freezes, and decoding across
 windows finds answers that a single (truncated) window loses."""
 
 import pytest
 import torch
 from transformers.modeling_outputs import QuestionAnsweringModelOutput
 
-from modlayers.data import load_qa
-from modlayers.finetuning.qa import finetune, freeze_lower_layers, load_reader, train_windows, windowing_scores
-from modlayers.pretrained import load_pretrained_tokenizer
+from modlayers.lessons.data import load_qa
+from modlayers.lessons.finetuning.qa import finetune, freeze_lower_layers, load_reader, train_windows, windowing_scores
+from modlayers.lessons.pretrained import load_pretrained_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_train_windows_give_bert_its_segments_and_keep_a_share_of_answerless_win
 
 
 def test_qa_logits_pass_the_segments_to_bert(tokenizer):
-    from modlayers.pipelines import qa_logits
+    from modlayers.lessons.pipelines import qa_logits
     from modlayers.spans import encode_qa_windows
 
     reader, _ = load_reader("pretrained")
@@ -109,8 +109,8 @@ def test_max_seconds_stops_training_early():
 
 
 def test_the_prepared_scorer_tokenizes_once_and_scores_like_evaluate_qa(tokenizer, monkeypatch):
-    from modlayers.finetuning import qa
-    from modlayers.pipelines import evaluate_qa
+    from modlayers.lessons.finetuning import qa
+    from modlayers.lessons.pipelines import evaluate_qa
 
     records = load_qa("validation")[:10]
     torch.manual_seed(0)
@@ -158,7 +158,7 @@ def test_bad_options_are_refused_before_any_work(kwargs, match):
 def test_docstring_examples_run_as_written():
     import doctest
 
-    import modlayers.finetuning.qa
+    import modlayers.lessons.finetuning.qa
 
-    result = doctest.testmod(modlayers.finetuning.qa, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(modlayers.lessons.finetuning.qa, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 5 and result.failed == 0

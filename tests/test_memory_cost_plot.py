@@ -1,4 +1,4 @@
-"""Tests for modlayers/memory/cost_plot.py and recompute_flops.pareto_front: the front is the non-dominated set."""
+"""Tests for modlayers/lessons/memory/cost_plot.py and recompute_flops.pareto_front: the front is the non-dominated set."""
 
 import matplotlib
 
@@ -6,8 +6,8 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from modlayers.memory.cost_plot import plot_memory_flops_tradeoff  # noqa: E402
-from modlayers.memory.recompute_flops import StepFlops, pareto_front  # noqa: E402
+from modlayers.lessons.memory.cost_plot import plot_memory_flops_tradeoff  # noqa: E402
+from modlayers.lessons.memory.recompute_flops import StepFlops, pareto_front  # noqa: E402
 
 STEPS = [
     StepFlops("off", 10, 20, 0, 100), StepFlops("offload", 10, 20, 0, 100), StepFlops("every-layer", 10, 20, 10, 10),

@@ -1,12 +1,12 @@
-"""Tests for modlayers/memory/measure.py: records, peaks, interleaved timing, ratios."""
+"""Tests for modlayers/lessons/memory/measure.py: records, peaks, interleaved timing, ratios."""
 
 import math
 
 import pytest
 import torch
 
-from modlayers.memory.analytic import tiny_transformer_saved_bytes
-from modlayers.memory.measure import (
+from modlayers.lessons.memory.analytic import tiny_transformer_saved_bytes
+from modlayers.lessons.memory.measure import (
     MemoryRecord,
     compare_policies,
     measure_training_step,
@@ -126,9 +126,9 @@ def test_peak_drop_agreement_compares_allocator_and_accounting():
 
 
 def test_count_forward_calls_sees_the_recompute_and_restores_the_class():
-    from modlayers.memory.measure import count_forward_calls
-    from modlayers.memory.policies import get_policy
-    from modlayers.tiny_transformer import TinyTransformerLayer
+    from modlayers.lessons.memory.measure import count_forward_calls
+    from modlayers.lessons.memory.policies import get_policy
+    from modlayers.lessons.tiny_transformer import TinyTransformerLayer
 
     model, batch = tiny_model_and_batch(layers=3, hidden_size=8, num_heads=2, seq_len=4, batch=1)
     original = TinyTransformerLayer.forward
@@ -149,7 +149,7 @@ def test_keep_freed_memory_applies_on_glibc_in_a_fresh_process():
     import subprocess
     import sys
 
-    code = "from modlayers.memory.measure import keep_freed_memory; print(keep_freed_memory())"
+    code = "from modlayers.lessons.memory.measure import keep_freed_memory; print(keep_freed_memory())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     expected = "True" if platform.libc_ver()[0] == "glibc" else "False"
     assert out == expected

@@ -1,4 +1,4 @@
-"""Tests for modlayers/memory/policies.py: every policy keeps less (or moves it) and leaves gradients unchanged."""
+"""Tests for modlayers/lessons/memory/policies.py: every policy keeps less (or moves it) and leaves gradients unchanged."""
 
 import functools
 
@@ -7,8 +7,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from modlayers.checkpointing import checkpointable_layers
-from modlayers.memory.measure import count_saved_bytes, tiny_model_and_batch, training_step
-from modlayers.memory.policies import POLICY_NAMES, get_policy, parse_policies
+from modlayers.lessons.memory.measure import count_saved_bytes, tiny_model_and_batch, training_step
+from modlayers.lessons.memory.policies import POLICY_NAMES, get_policy, parse_policies
 
 POLICIES = ["off", "every-layer", "every-2", "every-3", "selective", "attention-core", "offload", "checkpoint-and-offload"]
 

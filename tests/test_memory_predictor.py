@@ -1,4 +1,4 @@
-"""modlayers.memory.predictor and model_configs: the published anchors (ZeRO paper, Korthikanti eq. 1, the models'
+"""modlayers.lessons.memory.predictor and model_configs: the published anchors (ZeRO paper, Korthikanti eq. 1, the models'
 parameter counts) and the rules of precision, optimizer, sharding and checkpointing."""
 
 import doctest
@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-import modlayers.memory.autocast_activations
-import modlayers.memory.model_configs
-import modlayers.memory.predictor
-from modlayers.memory.model_configs import MODEL_NAMES, get_config, parameter_counts
-from modlayers.memory.predictor import (
+import modlayers.lessons.memory.autocast_activations
+import modlayers.lessons.memory.model_configs
+import modlayers.lessons.memory.predictor
+from modlayers.lessons.memory.model_configs import MODEL_NAMES, get_config, parameter_counts
+from modlayers.lessons.memory.predictor import (
     SHARDINGS,
     checkpointed_layers,
     korthikanti_layer_bytes,
@@ -45,7 +45,7 @@ def test_korthikanti_equation_1_is_the_kits_counted_gpt_layer_on_cuda_without_la
     """The kit's tensor-by-tensor formula (checked against saved-tensor hooks in test_memory_analytic.py) for a
     GPT layer in bf16 on CUDA (1-byte dropout masks, MLP 4h) sums to eq. 1 plus the LayerNorm statistics, which
     the paper leaves out."""
-    from modlayers.memory.analytic import tiny_transformer_layer_saved_bytes
+    from modlayers.lessons.memory.analytic import tiny_transformer_layer_saved_bytes
 
     s, b, h, a = 512, 2, 256, 4
     counted = tiny_transformer_layer_saved_bytes(b, s, h, a, dtype=torch.bfloat16, device_type="cuda")
@@ -80,7 +80,7 @@ def test_named_configs_have_the_published_parameter_counts(name):
 
 
 def test_minilm_config_matches_the_kits_packaged_checkpoint():
-    from modlayers.pretrained import pretrained_model_dir
+    from modlayers.lessons.pretrained import pretrained_model_dir
 
     try:
         path = pretrained_model_dir() / "config.json"
@@ -131,8 +131,8 @@ def test_bad_settings_are_refused_with_what_to_do(kwargs, fragment):
         parameter_counts(42)
 
 
-@pytest.mark.parametrize("module", [modlayers.memory.predictor, modlayers.memory.model_configs,
-                                    modlayers.memory.autocast_activations], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [modlayers.lessons.memory.predictor, modlayers.lessons.memory.model_configs,
+                                    modlayers.lessons.memory.autocast_activations], ids=lambda m: m.__name__)
 def test_docstring_examples_run_as_written(module):
     result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

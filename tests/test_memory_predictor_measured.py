@@ -6,10 +6,10 @@ import doctest
 import pytest
 import torch
 
-import modlayers.distributed.fake_world
-from modlayers.distributed.fake_world import fake_process_group, fake_rank_memory, world_size_sweep
-from modlayers.distributed.launching import DistributedContext
-from modlayers.distributed.predictor_check import (
+import modlayers.lessons.distributed.fake_world
+from modlayers.lessons.distributed.fake_world import fake_process_group, fake_rank_memory, world_size_sweep
+from modlayers.lessons.distributed.launching import DistributedContext
+from modlayers.lessons.distributed.predictor_check import (
     ACTIVATION_TOLERANCE,
     DEFAULT_RUNS,
     STATE_TOLERANCE,
@@ -18,8 +18,8 @@ from modlayers.distributed.predictor_check import (
     measure_run,
     small_configs,
 )
-from modlayers.memory.predictor import predict_memory
-from modlayers.tiny_transformer import TinyTransformerModel
+from modlayers.lessons.memory.predictor import predict_memory
+from modlayers.lessons.tiny_transformer import TinyTransformerModel
 
 STATE = ("parameters", "gradients", "optimizer_state")
 
@@ -97,7 +97,7 @@ def test_measured_precisions_are_the_cpus_and_bf16_mixed_is_refused_with_why():
 
 
 def test_fake_world_docstring_example_runs_as_written():
-    result = doctest.testmod(modlayers.distributed.fake_world, extraglobs={"torch": torch})
+    result = doctest.testmod(modlayers.lessons.distributed.fake_world, extraglobs={"torch": torch})
     assert result.attempted > 0 and result.failed == 0
 
 

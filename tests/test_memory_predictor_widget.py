@@ -1,4 +1,4 @@
-"""modlayers.memory.predictor_widget and breakdown_plot: the widget redraws what the predictor says."""
+"""modlayers.lessons.memory.predictor_widget and breakdown_plot: the widget redraws what the predictor says."""
 
 import matplotlib
 
@@ -7,9 +7,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from modlayers.memory.breakdown_plot import GIB, plot_breakdown, plot_world_size_sweep  # noqa: E402
-from modlayers.memory.predictor import SHARDINGS, predict_memory  # noqa: E402
-from modlayers.memory.predictor_widget import predictor_widget  # noqa: E402
+from modlayers.lessons.memory.breakdown_plot import GIB, plot_breakdown, plot_world_size_sweep  # noqa: E402
+from modlayers.lessons.memory.predictor import SHARDINGS, predict_memory  # noqa: E402
+from modlayers.lessons.memory.predictor_widget import predictor_widget  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["breakdown_plot", "predictor_widget", "scale_table"])
@@ -17,7 +17,7 @@ def test_docstring_examples_run_as_written(name):
     import doctest
     import importlib
 
-    result = doctest.testmod(importlib.import_module(f"modlayers.memory.{name}"))
+    result = doctest.testmod(importlib.import_module(f"modlayers.lessons.memory.{name}"))
     plt.close("all")
     assert result.attempted > 0 and result.failed == 0
 
@@ -39,7 +39,7 @@ def test_widget_draws_every_sharding_and_redraws_when_a_control_is_set_from_code
 def test_widget_draws_in_the_gb_of_the_notebooks_text_and_the_gpu_line_at_80_gb(monkeypatch):
     """Notebook 06 and the scale table state GB (1e9 bytes); bars in GiB would show Llama-3-8B's 16.1 GB of
     FSDP2 state as 15.0, under a line labelled 'an 80 GB GPU: 75 GiB'."""
-    from modlayers.memory import predictor_widget as module
+    from modlayers.lessons.memory import predictor_widget as module
 
     calls = []
     monkeypatch.setattr(module, "plot_breakdown", lambda bars, **kwargs: calls.append(kwargs) or plot_breakdown(

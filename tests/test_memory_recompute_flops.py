@@ -1,4 +1,4 @@
-"""Tests for modlayers/memory/recompute_flops.py: FLOPs counted by torch's FlopCounterMode equal the formula, exactly."""
+"""Tests for modlayers/lessons/memory/recompute_flops.py: FLOPs counted by torch's FlopCounterMode equal the formula, exactly."""
 
 import functools
 
@@ -8,11 +8,11 @@ from torch.utils.checkpoint import create_selective_checkpoint_contexts, set_che
 from torch.utils.flop_counter import FlopCounterMode
 
 from modlayers.checkpointing import enable_gradient_checkpointing
-from modlayers.memory import recompute_flops
-from modlayers.memory.analytic import tiny_transformer_saved_bytes
-from modlayers.memory.measure import count_saved_bytes, hidden_state_loss, tiny_model_and_batch
-from modlayers.memory.policies import MemoryPolicy, get_policy
-from modlayers.memory.recompute_flops import (
+from modlayers.lessons.memory import recompute_flops
+from modlayers.lessons.memory.analytic import tiny_transformer_saved_bytes
+from modlayers.lessons.memory.measure import count_saved_bytes, hidden_state_loss, tiny_model_and_batch
+from modlayers.lessons.memory.policies import MemoryPolicy, get_policy
+from modlayers.lessons.memory.recompute_flops import (
     count_step_flops,
     flop_table,
     layer_forward_flops,
@@ -20,7 +20,7 @@ from modlayers.memory.recompute_flops import (
     predicted_step_flops,
     registered_policies,
 )
-from modlayers.tiny_transformer import TinyTransformerAttentionCore
+from modlayers.lessons.tiny_transformer import TinyTransformerAttentionCore
 
 B, S, H, LAYERS = 2, 128, 64, 2
 

@@ -1,9 +1,9 @@
-"""Tests for modlayers/memory/saved_tensors.py: what the counter counts and what it leaves out."""
+"""Tests for modlayers/lessons/memory/saved_tensors.py: what the counter counts and what it leaves out."""
 
 import pytest
 import torch
 
-from modlayers.memory.saved_tensors import SavedTensorCounter, hold_for_backward, saved_tensor_table
+from modlayers.lessons.memory.saved_tensors import SavedTensorCounter, hold_for_backward, saved_tensor_table
 
 
 def test_counter_counts_saved_activations_and_leaves_out_parameters():
@@ -77,7 +77,7 @@ def test_saved_tensor_table_lists_shape_dtype_device_bytes():
 def test_docstring_examples_run_as_written():
     import doctest
 
-    import modlayers.memory.saved_tensors
+    import modlayers.lessons.memory.saved_tensors
 
-    result = doctest.testmod(modlayers.memory.saved_tensors, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(modlayers.lessons.memory.saved_tensors, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

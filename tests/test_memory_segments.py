@@ -1,9 +1,9 @@
-"""Tests for modlayers/memory/segments.py: segments checkpoint as units and the peak is smallest near sqrt(n)."""
+"""Tests for modlayers/lessons/memory/segments.py: segments checkpoint as units and the peak is smallest near sqrt(n)."""
 
 import pytest
 import torch
 
-from modlayers.memory.segments import (
+from modlayers.lessons.memory.segments import (
     EqualLayerStack,
     best_segment_count,
     checkpoint_segments,
@@ -60,7 +60,7 @@ def test_bad_depth_or_segments_raise_value_errors(depth, segments):
 def test_docstring_examples_run_as_written():
     import doctest
 
-    import modlayers.memory.segments
+    import modlayers.lessons.memory.segments
 
-    result = doctest.testmod(modlayers.memory.segments, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(modlayers.lessons.memory.segments, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

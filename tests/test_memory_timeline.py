@@ -1,4 +1,4 @@
-"""The memory timeline (modlayers/memory/timeline.py) and the peak predicted on paper (peak_breakdown.py).
+"""The memory timeline (modlayers/lessons/memory/timeline.py) and the peak predicted on paper (peak_breakdown.py).
 
 The measurement is the torch profiler's record of every allocation of the step; the prediction is
 written tensor by tensor from the model's shape. At the notebook's shape they agree to the byte, kind
@@ -9,11 +9,11 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from modlayers.memory.measure import count_saved_bytes, profiler_peak_bytes, tiny_model_and_batch, training_step
-from modlayers.memory.peak_breakdown import predicted_peak_breakdown
-from modlayers.memory.policies import get_policy
-from modlayers.memory.timeline import KINDS, memory_timeline
-from modlayers.memory.timeline_plot import plot_memory_timelines
+from modlayers.lessons.memory.measure import count_saved_bytes, profiler_peak_bytes, tiny_model_and_batch, training_step
+from modlayers.lessons.memory.peak_breakdown import predicted_peak_breakdown
+from modlayers.lessons.memory.policies import get_policy
+from modlayers.lessons.memory.timeline import KINDS, memory_timeline
+from modlayers.lessons.memory.timeline_plot import plot_memory_timelines
 
 NOTEBOOK_SHAPE = dict(hidden_size=64, num_heads=4, seq_len=128, batch=2)  # notebook 04's peak section
 MIB = 2**20

@@ -1,4 +1,4 @@
-"""Tests for the memory lab's figures (modlayers/plots/memory.py) and widget (modlayers/widgets.py)."""
+"""Tests for the memory lab's figures (modlayers/lessons/plots/memory.py) and widget (modlayers/lessons/widgets.py)."""
 
 import matplotlib
 
@@ -6,9 +6,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from modlayers.memory.analytic import tiny_transformer_policy_bars  # noqa: E402
-from modlayers.plots import plot_memory_bars, plot_memory_sweep, plot_policy_tradeoff, plot_segment_curve  # noqa: E402
-from modlayers.widgets import memory_widget  # noqa: E402
+from modlayers.lessons.memory.analytic import tiny_transformer_policy_bars  # noqa: E402
+from modlayers.lessons.plots import plot_memory_bars, plot_memory_sweep, plot_policy_tradeoff, plot_segment_curve  # noqa: E402
+from modlayers.lessons.widgets import memory_widget  # noqa: E402
 
 
 def test_memory_widget_redraws_when_sliders_are_set_from_code():

@@ -1,4 +1,4 @@
-"""Tests for modlayers/model_sources.py: a tiny Llama decoder (random weights) and its tokenizer, built here and
+"""Tests for modlayers/lessons/model_sources.py: a tiny Llama decoder (random weights) and its tokenizer, built here and
 saved to a temporary folder, fine-tuned through `finetune --model-source`: it gets a pad token and left padding,
 and the head pools the last real token of every row."""
 
@@ -7,10 +7,10 @@ import torch
 from tiny_decoder import save_tiny_llama
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
-from modlayers import data
+from modlayers.lessons import data
 from modlayers.__main__ import main
-from modlayers.finetuning import classification, tagging
-from modlayers.model_sources import is_decoder, load_task_model
+from modlayers.lessons.finetuning import classification, tagging
+from modlayers.lessons.model_sources import is_decoder, load_task_model
 from modlayers.pooling import last_non_pad_index
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_a_model_source_that_cannot_load_is_one_error_line_and_nothing_trains(so
 
 
 def test_an_encoder_checkpoint_keeps_right_padding_and_its_own_pad_token():
-    from modlayers.pretrained import pretrained_model_dir
+    from modlayers.lessons.pretrained import pretrained_model_dir
 
     model, tokenizer = load_task_model("classification", pretrained_model_dir(), label_names=["a", "b"])
     assert not is_decoder(model.config) and tokenizer.padding_side == "right"

@@ -11,7 +11,7 @@ import psutil
 import pytest
 from notebook_runner import NotebookCellTimeout, _KernelWatch, busy_processes, execute_notebook
 
-from modlayers.stated_figures import compare_runs
+from modlayers.lessons.stated_figures import compare_runs
 
 
 def write_notebook(tmp_path, *sources, name="tiny.ipynb"):
@@ -96,7 +96,7 @@ def test_the_peak_counts_the_processes_the_kernel_starts_as_their_own_counters_d
 
 
 def states(value):
-    return ("from modlayers.stated_figures import check_figure\n"
+    return ("from modlayers.lessons.stated_figures import check_figure\n"
             f"check_figure('accuracy', {value}, stated=0.5, tolerance=0.1)\n"
             "check_figure('steps', 8, stated=8, tolerance=0)")
 

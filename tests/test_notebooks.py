@@ -20,7 +20,7 @@ from notebook_runner import (  # noqa: F401  (MEASURE_CELL: tests/test_assignmen
 )
 
 from modlayers.course.site import save_executed
-from modlayers.stated_figures import compare_runs
+from modlayers.lessons.stated_figures import compare_runs
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -69,7 +69,7 @@ def test_longest_notebook_states_the_same_figures_while_two_busy_processes_compe
     idle = IDLE_FIGURES.get(path.name)
     if idle is None:  # run alone: the parametrized test did not run it in this session
         idle = execute_notebook(path).figures
-    assert idle, (f"{path.name} states no figure through modlayers.stated_figures.check_figure, so there is "
+    assert idle, (f"{path.name} states no figure through modlayers.lessons.stated_figures.check_figure, so there is "
                   "nothing to compare between an idle and a busy run")
     with busy_processes(2):
         busy = execute_notebook(path)
@@ -101,7 +101,7 @@ def test_check_cells_that_move_a_widget_put_it_back(path):
     nb = nbformat.read(path, as_version=4)
     moving = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and ".value =" in c.source]
     unrestored = [i for i in moving if "with values_restored(" not in nb.cells[i].source]
-    assert not unrestored, f"{path.name}: cells {unrestored} move a widget without modlayers.widgets.values_restored"
+    assert not unrestored, f"{path.name}: cells {unrestored} move a widget without modlayers.lessons.widgets.values_restored"
 
 
 # ---------------------------------------------------------------- no clock decides what a notebook computes

@@ -11,10 +11,10 @@ import torch
 import transformers.modeling_utils
 
 from modlayers.checkpointing import enable_gradient_checkpointing
-from modlayers.memory.analytic import checkpointed_layer_saved_bytes
-from modlayers.memory.measure import count_saved_bytes, hidden_state_loss, measure_training_step, tiny_model_and_batch
-from modlayers.memory.policies import get_policy
-from modlayers.memory.saved_tensors import SavedTensorCounter
+from modlayers.lessons.memory.analytic import checkpointed_layer_saved_bytes
+from modlayers.lessons.memory.measure import count_saved_bytes, hidden_state_loss, measure_training_step, tiny_model_and_batch
+from modlayers.lessons.memory.policies import get_policy
+from modlayers.lessons.memory.saved_tensors import SavedTensorCounter
 from modlayers.offloading import OFFLOAD_OBSERVERS, offloading_saved_tensors
 
 SHAPE = dict(layers=3, hidden_size=32, num_heads=4, seq_len=16, batch=2)

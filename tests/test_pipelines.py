@@ -1,9 +1,9 @@
-"""Tests for modlayers/pipelines.py: a (tiny, untrained) head run end to end over windows and words."""
+"""Tests for modlayers/lessons/pipelines.py: a (tiny, untrained) head run end to end over windows and words."""
 
 import pytest
 import torch
 
-from modlayers.pipelines import (
+from modlayers.lessons.pipelines import (
     answer_question,
     evaluate_qa,
     evaluate_tagging,
@@ -44,7 +44,7 @@ def test_model_inputs_drops_offsets_masks_and_token_type_ids():
 
 
 def test_model_inputs_keep_token_type_ids_for_a_model_that_reads_them():
-    from modlayers.pretrained import load_pretrained
+    from modlayers.lessons.pretrained import load_pretrained
 
     bert_reader, _ = load_pretrained("qa")
     features = {"input_ids": 1, "attention_mask": 2, "token_type_ids": 3, "offset_mapping": 4}
@@ -144,7 +144,7 @@ def test_evaluate_tagging_scores_its_own_predictions_perfectly(tokenizer, tagger
 def test_docstring_examples_of_the_module_hold():
     import doctest
 
-    import modlayers.pipelines
+    import modlayers.lessons.pipelines
 
-    result = doctest.testmod(modlayers.pipelines, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(modlayers.lessons.pipelines, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

@@ -1,4 +1,4 @@
-"""Tests for modlayers/plots/pooling.py and training.py: figures are drawn, and they mark what the code computed."""
+"""Tests for modlayers/lessons/plots/pooling.py and training.py: figures are drawn, and they mark what the code computed."""
 
 import matplotlib
 
@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from modlayers.plots import plot_loss_curve, plot_pooled_batch, plot_pooling_grid, plot_pooling_weights  # noqa: E402
+from modlayers.lessons.plots import plot_loss_curve, plot_pooled_batch, plot_pooling_grid, plot_pooling_weights  # noqa: E402
 from modlayers.pooling import last_attended_index, last_non_pad_index  # noqa: E402
 
 
@@ -102,8 +102,8 @@ def test_loss_curve_explains_empty_input():
 
 
 def test_pooled_batch_draws_both_rules_from_a_pooling_batch():
-    from modlayers.data import load_tokenizer
-    from modlayers.widgets import pooling_batch
+    from modlayers.lessons.data import load_tokenizer
+    from modlayers.lessons.widgets import pooling_batch
 
     batch = pooling_batch(load_tokenizer(), ["Rain in Osterby.", "Who won?"], pad_token="[SEP]")
     ax = plot_pooled_batch(batch)

@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from modlayers.memory import tiny_transformer_policy_bars  # noqa: E402
-from modlayers.plots import plot_memory_bars, plot_policy_tradeoff, plot_span_logits, plot_token_losses  # noqa: E402
+from modlayers.lessons.memory import tiny_transformer_policy_bars  # noqa: E402
+from modlayers.lessons.plots import plot_memory_bars, plot_policy_tradeoff, plot_span_logits, plot_token_losses  # noqa: E402
 
 TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-DATE", "I-DATE"]
 
@@ -84,8 +84,8 @@ def test_span_logits_subtitle_names_only_the_frames_drawn(expected, named):
 
 
 def test_widget_labels_are_sized_to_their_text_and_the_sentence_box_is_wide():
-    from modlayers.data import load_tokenizer
-    from modlayers.widgets import memory_widget, pooling_widget, tagging_widget
+    from modlayers.lessons.data import load_tokenizer
+    from modlayers.lessons.widgets import memory_widget, pooling_widget, tagging_widget
 
     pooling = pooling_widget(load_tokenizer(), ["Rain in Osterby.", "Who won the final on Monday?"])
     memory = memory_widget(layers=2, seq_len=64, batch=1)
@@ -96,7 +96,7 @@ def test_widget_labels_are_sized_to_their_text_and_the_sentence_box_is_wide():
     class Tagger:  # the widget only needs something to tag with; the layout is what is checked
         pass
 
-    import modlayers.widgets as widgets_module
+    import modlayers.lessons.widgets as widgets_module
 
     original = widgets_module.draw_tagged_text
     widgets_module.draw_tagged_text = lambda *args, **kwargs: []

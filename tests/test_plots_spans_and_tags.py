@@ -1,4 +1,4 @@
-"""Tests for the QA and tagging figures of modlayers/plots/spans.py and tagging.py: they mark what the code computed."""
+"""Tests for the QA and tagging figures of modlayers/lessons/plots/spans.py and tagging.py: they mark what the code computed."""
 
 import matplotlib
 
@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from modlayers.plots import plot_span_logits, plot_tagged_words, plot_token_losses  # noqa: E402
+from modlayers.lessons.plots import plot_span_logits, plot_tagged_words, plot_token_losses  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +75,7 @@ def test_tagged_words_draw_one_box_per_entity():
 
 
 def test_windows_draw_one_bar_per_window_over_its_context_characters():
-    from modlayers.plots import plot_windows
+    from modlayers.lessons.plots import plot_windows
 
     # Two windows of 4 tokens: [CLS] q [SEP] c ; context tokens cover chars 0-10 and 6-20.
     offsets = torch.tensor([[[0, 0], [0, 1], [0, 0], [0, 10]], [[0, 0], [0, 1], [0, 0], [6, 20]]])

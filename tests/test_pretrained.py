@@ -1,4 +1,4 @@
-"""Tests for modlayers/pretrained.py: the head goes on any registered architecture and a saved
+"""Tests for modlayers/lessons/pretrained.py: the head goes on any registered architecture and a saved
 checkpoint loads into it with its base weights (offline: the checkpoint is written to a temporary folder)."""
 
 import pytest
@@ -12,10 +12,10 @@ from transformers import (
     PretrainedConfig,
 )
 
-from modlayers.data import data_dir
+from modlayers.lessons.data import data_dir
 from modlayers.heads import GenericForSequenceClassification, GenericForTokenClassification
-from modlayers.pretrained import head_class, load_pretrained_classifier, pretrained_base_class
-from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
+from modlayers.lessons.pretrained import head_class, load_pretrained_classifier, pretrained_base_class
+from modlayers.lessons.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
 
 
 def tiny_llama(**overrides):
@@ -77,9 +77,9 @@ import shutil  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import BertModel  # noqa: E402
 
-import modlayers.pretrained  # noqa: E402
+import modlayers.lessons.pretrained  # noqa: E402
 from modlayers.heads import GenericForQuestionAnswering  # noqa: E402
-from modlayers.pretrained import (  # noqa: E402
+from modlayers.lessons.pretrained import (  # noqa: E402
     PRETRAINED_SHA256,
     PretrainedChecksumError,
     load_pretrained,
@@ -188,14 +188,14 @@ def test_the_real_wordpiece_tokenizer_keeps_common_words_whole():
 
 
 def test_docstring_examples_of_the_loader_run_as_written():
-    result = doctest.testmod(modlayers.pretrained, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(modlayers.lessons.pretrained, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 
 
 def test_the_tokenizer_checks_its_own_files_only(tmp_path, monkeypatch):
     folder = copy_of_pretrained_folder(tmp_path)
     (folder / "model.safetensors").write_bytes(b"not the weights")  # the tokenizer does not read them
-    monkeypatch.setattr(modlayers.pretrained, "pretrained_model_dir", lambda: folder)
+    monkeypatch.setattr(modlayers.lessons.pretrained, "pretrained_model_dir", lambda: folder)
     assert load_pretrained_tokenizer().tokenize("football") == ["football"]
     (folder / "vocab.txt").write_text("[PAD]\n")
     with pytest.raises(PretrainedChecksumError, match="vocab.txt"):

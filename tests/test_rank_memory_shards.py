@@ -8,7 +8,7 @@ import pytest
 import torch
 from rank_state_worker import MODELS
 
-from modlayers.distributed import fsdp2_shard_rows, launch, predict_rank_memory, state_bytes_per_rank
+from modlayers.lessons.distributed import fsdp2_shard_rows, launch, predict_rank_memory, state_bytes_per_rank
 
 WORKER = str(Path(__file__).resolve().parent / "rank_state_worker.py")
 

@@ -143,16 +143,16 @@ def check_arguments(argv: list[str]) -> None:
     """Parse a `python -m modlayers ...` command's arguments with that command's own parser and checks."""
     command, rest = argv[0], argv[1:]
     if command == "memory":
-        from modlayers.memory.cli import build_parser, check_options
+        from modlayers.lessons.memory.cli import build_parser, check_options
 
         check_options(build_parser().parse_args(rest))
     elif command == "train":
-        from modlayers.distributed.cli import check_arguments as check_train, parser
+        from modlayers.lessons.distributed.cli import check_arguments as check_train, parser
 
         p = parser()
         check_train(p.parse_args(rest), p)
     elif command == "finetune":
-        from modlayers.finetuning.cli import build_parser
+        from modlayers.lessons.finetuning.cli import build_parser
 
         build_parser().parse_args(rest)
     elif command == "assignments":

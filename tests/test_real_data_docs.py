@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modlayers.finetuning.cli import build_parser, check_options
+from modlayers.lessons.finetuning.cli import build_parser, check_options
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = (ROOT / "docs" / "real_data.md").read_text()

@@ -115,11 +115,11 @@ def test_a_broken_internal_link_fails_the_build_and_is_named(tmp_path, link, nam
 def test_a_link_to_a_file_the_site_does_not_show_points_at_github_and_the_others_stay(tmp_path):
     page = ROOT / "docs" / "setup.md"
     staged = {p.resolve() for p in site.pages()}
-    text = ("[test](../tests/test_site.py) [folder](../modlayers/memory) [page](using.md#x) "
+    text = ("[test](../tests/test_site.py) [folder](../modlayers/lessons/memory) [page](using.md#x) "
             "[missing](../no_such_file.py) [web](https://example.org/a.md)\n```\n[code](../tests/test_site.py)\n```")
     rewritten = site.rewrite_links(text, page, staged, tmp_path)
     assert f"[test]({REPOSITORY}/blob/main/tests/test_site.py)" in rewritten
-    assert f"[folder]({REPOSITORY}/tree/main/modlayers/memory)" in rewritten
+    assert f"[folder]({REPOSITORY}/tree/main/modlayers/lessons/memory)" in rewritten
     assert "[page](using.md#x)" in rewritten  # a site page: Sphinx checks it
     assert "[missing](../no_such_file.py)" in rewritten  # broken: left for Sphinx to report
     assert "[web](https://example.org/a.md)" in rewritten

@@ -1,10 +1,10 @@
-"""modlayers/stated_figures.py: a stated figure is asserted against the run and recorded for the load test."""
+"""modlayers/lessons/stated_figures.py: a stated figure is asserted against the run and recorded for the load test."""
 
 import pytest
 import torch
 
-from modlayers import stated_figures
-from modlayers.stated_figures import FigureMismatch, check_claim, check_figure, compare_runs, recorded_figures
+from modlayers.lessons import stated_figures
+from modlayers.lessons.stated_figures import FigureMismatch, check_claim, check_figure, compare_runs, recorded_figures
 
 
 @pytest.fixture(autouse=True)

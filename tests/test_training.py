@@ -1,11 +1,11 @@
-"""Tests for modlayers/training.py: the loop learns, is deterministic, and refuses misuse clearly."""
+"""Tests for modlayers/lessons/training.py: the loop learns, is deterministic, and refuses misuse clearly."""
 
 import pytest
 import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassifierOutput
 
-from modlayers.training import batches_from, evaluate_accuracy, pick_device, predict, set_seed, train
+from modlayers.lessons.training import batches_from, evaluate_accuracy, pick_device, predict, set_seed, train
 
 
 class TinyClassifier(nn.Module):
@@ -154,9 +154,9 @@ def test_batches_from_trim_padding_needs_an_attention_mask():
 def test_docstring_examples_run_as_written():
     import doctest
 
-    import modlayers.training
+    import modlayers.lessons.training
 
-    result = doctest.testmod(modlayers.training, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(modlayers.lessons.training, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 4 and result.failed == 0
 
 

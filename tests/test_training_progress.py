@@ -1,11 +1,11 @@
-"""modlayers.training.train's progress bar knows its total (no ``N/?``), also for batches_from's epochs."""
+"""modlayers.lessons.training.train's progress bar knows its total (no ``N/?``), also for batches_from's epochs."""
 
 import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-import modlayers.training as training
-from modlayers.training import batches_from, train
+import modlayers.lessons.training as training
+from modlayers.lessons.training import batches_from, train
 
 
 class Linear(nn.Module):

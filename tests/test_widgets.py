@@ -1,4 +1,4 @@
-"""Tests for modlayers/widgets.py: the widget builds, and driving its controls from code runs the
+"""Tests for modlayers/lessons/widgets.py: the widget builds, and driving its controls from code runs the
 callback with the right batch and pooled positions."""
 
 import matplotlib
@@ -9,8 +9,8 @@ import ipywidgets as widgets  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from modlayers.data import load_tokenizer  # noqa: E402
-from modlayers.widgets import pad_sequences, pooling_batch, pooling_widget  # noqa: E402
+from modlayers.lessons.data import load_tokenizer  # noqa: E402
+from modlayers.lessons.widgets import pad_sequences, pooling_batch, pooling_widget  # noqa: E402
 
 TEXTS = ["Rain in Osterby.", "Who won the cycling final on Monday?"]
 
@@ -91,16 +91,16 @@ def test_pooling_batch_truncates_rows_to_the_asked_lengths(tokenizer):
 def test_pad_sequences_docstring_example_runs_as_written():
     import doctest
 
-    import modlayers.widgets
+    import modlayers.lessons.widgets
 
     finder = doctest.DocTestFinder()
-    (test,) = [t for t in finder.find(modlayers.widgets) if t.name.endswith(".pad_sequences")]
+    (test,) = [t for t in finder.find(modlayers.lessons.widgets) if t.name.endswith(".pad_sequences")]
     result = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE).run(test)
     assert result.attempted >= 1 and result.failed == 0
 
 
 def test_values_restored_puts_every_control_and_the_output_back(tokenizer):
-    from modlayers.widgets import values_restored
+    from modlayers.lessons.widgets import values_restored
 
     w = pooling_widget(tokenizer, ["Rain in Osterby.", "Who won the final on Monday?"])
     side, pad_choice, *sliders, _ = w.children
@@ -113,7 +113,7 @@ def test_values_restored_puts_every_control_and_the_output_back(tokenizer):
 
 
 def test_values_restored_restores_even_when_a_check_fails(tokenizer):
-    from modlayers.widgets import values_restored
+    from modlayers.lessons.widgets import values_restored
 
     w = pooling_widget(tokenizer, ["Rain in Osterby."])
     side = w.children[0]

@@ -1,4 +1,4 @@
-"""Tests for the QA and tagging widgets of modlayers/widgets.py: driving them from code reruns them."""
+"""Tests for the QA and tagging widgets of modlayers/lessons/widgets.py: driving them from code reruns them."""
 
 import matplotlib
 
@@ -8,8 +8,8 @@ import ipywidgets as widgets  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from modlayers.pipelines import answer_question, split_words, tag_sentences  # noqa: E402
-from modlayers.widgets import qa_widget, tagging_widget  # noqa: E402
+from modlayers.lessons.pipelines import answer_question, split_words, tag_sentences  # noqa: E402
+from modlayers.lessons.widgets import qa_widget, tagging_widget  # noqa: E402
 from tiny_heads import TinyReader, TinyTagger, config  # noqa: E402
 from wordpiece_fixture import make_tokenizer  # noqa: E402
 

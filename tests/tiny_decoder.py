@@ -5,7 +5,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from modlayers import data
+from modlayers.lessons import data
 
 SPECIAL = ["<unk>", "<s>", "</s>"]
 

@@ -1,7 +1,7 @@
 """Tiny QA and tagging heads on the kit's encoder, shared by the pipeline and widget tests."""
 
 from modlayers.heads import GenericForQuestionAnswering, GenericForTokenClassification
-from modlayers.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
+from modlayers.lessons.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
 
 
 class TinyReader(GenericForQuestionAnswering, TinyTransformerPreTrainedModel):

@@ -37,7 +37,7 @@ from modlayers.checkpointing import (
 )
 from modlayers.course.checking import CheckFailed, call, describe_args, passed, require_tensor, short
 from modlayers.course.hidden_seeds import hidden_seed
-from modlayers.memory.saved_tensors import SavedTensorCounter, saved_tensor_table
+from modlayers.lessons.memory.saved_tensors import SavedTensorCounter, saved_tensor_table
 
 __all__ = [
     "BLOCK_SAVED_BYTES_PARTS",

@@ -1,6 +1,6 @@
 """Assignment 5's ranks: the program each of the 2 gloo processes runs to try a learner's gradient averaging.
 
-    python modlayers/course/a5_ranks.py SPEC.json OUT_DIR     # started twice by modlayers.distributed.launch
+    python modlayers/course/a5_ranks.py SPEC.json OUT_DIR     # started twice by modlayers.lessons.distributed.launch
 
 It imports torch and nothing of the kit (so a rank starts in a second or two, and a learner's code cannot reach
 the kit's implementation). ``SPEC.json`` holds the learner's function as source text and the cases; for each case

@@ -18,12 +18,12 @@ part                            points  behaviour
   ``"frozen parameters"``       1       a frozen parameter is held but has no gradient and no Adam state
 ==============================  ======  ==================================================================
 
-``average_gradients`` is tried where it matters: :func:`~modlayers.distributed.launching.launch` starts 2 gloo
+``average_gradients`` is tried where it matters: :func:`~modlayers.lessons.distributed.launching.launch` starts 2 gloo
 processes running :mod:`modlayers.course.a5_ranks`, which runs the learner's function (shipped as its source
 text) after each rank's backward pass; the gradients are compared, here, with one process's on the whole batch.
 One launch serves every part of a check (visible or hidden), so a notebook starts the processes once per kind.
 ``rank_state_bytes`` is compared with the kit's own accounting,
-:func:`~modlayers.distributed.rank_memory.state_bytes_per_rank`, which the test suite proves equal to what DDP and
+:func:`~modlayers.lessons.distributed.rank_memory.state_bytes_per_rank`, which the test suite proves equal to what DDP and
 FSDP2 really hold on 2 gloo processes (``measure_state_bytes``).
 """
 
@@ -45,8 +45,8 @@ from torch import nn
 from modlayers.course import a5_ranks
 from modlayers.course.checking import CheckFailed, NotWrittenYet, _is_copy_of, call, passed, short
 from modlayers.course.hidden_seeds import hidden_seed
-from modlayers.distributed.launching import launch
-from modlayers.distributed.rank_memory import fsdp2_shard_rows, state_bytes_per_rank
+from modlayers.lessons.distributed.launching import launch
+from modlayers.lessons.distributed.rank_memory import fsdp2_shard_rows, state_bytes_per_rank
 
 __all__ = [
     "AVERAGE_GRADIENTS_PARTS",

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import nbformat
 
-from modlayers.command_line import CommandParser, existing_folder, positive_int
+from modlayers.lessons.command_line import CommandParser, existing_folder, positive_int
 from modlayers.course.hidden_seeds import SEED_VARIABLE, HiddenSeedMissing, read_instructor_secret
 from modlayers.course.reports import Score, number, write_class_summary, write_scores_csv, write_student_summary
 from modlayers.course.submissions import StudentFiles, find_submissions, restore_deleted_cells

@@ -64,7 +64,7 @@ def encode_qa_windows(
         raise TypeError(
             f"encode_qa_windows needs a fast tokenizer (offset mappings, sequence_ids), got "
             f"{type(tokenizer).__name__}; load it with AutoTokenizer.from_pretrained(..., use_fast=True) "
-            f"or modlayers.data.load_tokenizer()."
+            f"or modlayers.lessons.data.load_tokenizer()."
         )
     if isinstance(questions, str) or isinstance(contexts, str):
         raise TypeError("questions and contexts must be lists of strings; wrap a single example as [question], [context].")

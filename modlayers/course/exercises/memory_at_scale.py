@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 from modlayers.course.answers import check_function, check_number, check_prediction
-from modlayers.memory.predictor import korthikanti_layer_bytes, state_bytes
+from modlayers.lessons.memory.predictor import korthikanti_layer_bytes, state_bytes
 
 __all__ = ["check_fake_activations_prediction", "check_layer_activation_bytes", "check_zero2_bytes_per_parameter",
            "check_zero2_state_bytes"]
@@ -46,7 +46,7 @@ ZERO2_CASES = [
 def check_zero2_state_bytes(fn) -> bool:
     """Check ``fn(parameters, world_size) -> bytes``: one device's state under ZeRO-2, bf16 mixed precision, Adam.
 
-    Compared with the kit's ``modlayers.memory.predictor.state_bytes`` on :data:`ZERO2_CASES` (``W = 1`` and
+    Compared with the kit's ``modlayers.lessons.memory.predictor.state_bytes`` on :data:`ZERO2_CASES` (``W = 1`` and
     an uneven share included); calling that function is refused.
     """
     mistakes = [

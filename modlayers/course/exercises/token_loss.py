@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from modlayers.course.answers import check_number, check_prediction, is_blank, not_answered
 from modlayers.course.checking import CheckFailed, passed
-from modlayers.data import TAGGING_LABELS
+from modlayers.lessons.data import TAGGING_LABELS
 from modlayers.label_alignment import align_labels_to_tokens
 
 __all__ = ["check_counted_mean", "check_every_subword_prediction", "check_three_pieces"]
