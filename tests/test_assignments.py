@@ -249,7 +249,9 @@ def test_nbgraders_full_log_is_kept_per_student_and_notebook_and_named(graded):
             continue
         assert score.log == f"logs/{score.student}/{score.assignment}.log"
         assert "Autograding" in (out / score.log).read_text() or "autograd" in (out / score.log).read_text().lower()
-        assert score.log in (out / "feedback" / score.student / "summary.md").read_text()
+        summary = (out / "feedback" / score.student / "summary.md").read_text()
+        # the log stays in the instructor's folder: the student's summary says whom to ask for it
+        assert f"ask your instructor for nbgrader's full log of this notebook (`{score.log}` in their grading" in summary
 
 
 @pytest.mark.notebook

@@ -4,10 +4,11 @@ the message naming its mistake, and no message contains the answer."""
 
 import re
 
+import numpy as np
 import pytest
 import torch
 
-from modlayers.course.answers import check_choice, check_prediction
+from modlayers.course.answers import as_number, check_choice, check_number, check_prediction
 from modlayers.course.checking import CheckFailed
 from modlayers.course.exercises import checkpointing, memory_at_scale, pooling, scaling_out, spans, token_loss
 from modlayers.pooling import mean_pool
@@ -133,6 +134,19 @@ def test_predictions_are_compared_after_the_run_and_never_fail(capsys):
     assert scaling_out.check_fsdp2_state_prediction(1.0, 1.01)
     with pytest.raises(TypeError, match="a number"):
         check_prediction("x", "five", 5)
+    assert check_prediction("x", np.int64(5), 5) and check_prediction("x", torch.tensor(5.0), 5)
+
+
+def test_a_number_may_come_from_numpy_or_torch_but_must_be_one_finite_number():
+    assert as_number("x", np.int64(12)) == 12 and type(as_number("x", np.int64(12))) is int
+    assert as_number("x", torch.tensor([0.5])) == 0.5 and as_number("x", np.array(3.0)) == 3.0
+    assert check_number("x", np.float64(0.5), expected=0.5, tolerance=0.01)
+    with pytest.raises(TypeError, match=r"x: expected one number, got a ndarray of shape \(2, 2\)"):
+        as_number("x", np.ones((2, 2)))
+    with pytest.raises(TypeError, match="expected a number, got bool True"):
+        as_number("x", True)
+    with pytest.raises(ValueError, match="x: got inf, which is no finite number"):
+        check_number("x", float("inf"), expected=0.5, tolerance=0.01)
 
 
 def test_choice_with_an_unknown_option_lists_the_options():

@@ -156,3 +156,27 @@ def test_a5_grades_notebook_05s_quiz_then_notebook_06s_and_the_solution_earns_ev
         assert hidden_test_quiz_answers(namespace[function], bank) == QUIZ_POINTS
         check = cells[f"check-quiz-{bank}"]
         assert check.metadata["nbgrader"]["points"] == QUIZ_POINTS and f'{function}, "{bank}"' in check.source
+
+
+def test_a_numeric_answer_computed_with_numpy_or_torch_counts_as_a_number(capsys):
+    import numpy as np
+    import torch
+
+    numeric = quiz("pooling", 1)
+    assert numeric.answer(1, np.int64(8)).right and numeric.answer(1, torch.tensor(8)).right
+    assert not numeric.answer(1, np.float32(3.0)).right
+    with pytest.raises(TypeError, match=r"expected one number, got a Tensor of shape \(2,\)"):
+        numeric.answer(1, torch.tensor([8, 8]))
+    with pytest.raises(ValueError, match="no finite number"):
+        numeric.answer(1, float("nan"))
+
+
+def test_printing_a_quiz_shows_its_questions_and_options_but_no_explanation():
+    q = quiz("pooling", 2)
+    text = repr(q)
+    assert text.startswith("Quiz: section 2\n1. ") and "Answer with .answer(question number, 'a')" in text
+    for question in q.questions:
+        assert question.prompt in text
+        assert all(f") {option}" in text for option, _, _ in question.options)
+        assert not any(why in text for _, _, why in question.options)
+    assert "(a number)" in repr(quiz("pooling", 1))

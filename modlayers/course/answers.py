@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from modlayers.course.checking import CheckFailed, NotWrittenYet, call, describe_args, normalize, passed, same, short
 
-__all__ = ["BLANKS", "check_choice", "check_function", "check_number", "check_prediction", "is_blank", "not_answered"]
+__all__ = ["BLANKS", "as_number", "check_choice", "check_function", "check_number", "check_prediction", "is_blank", "not_answered"]
 
 BLANKS = (None, Ellipsis)
 
@@ -67,9 +68,7 @@ def check_prediction(name: str, prediction, actual, *, tolerance: float = 0.0, w
     if is_blank(prediction):
         return not_answered(name, "write your prediction in the cell above the run, run it, then run this cell.")
     if isinstance(actual, (int, float)) and not isinstance(actual, bool):
-        if isinstance(prediction, bool) or not isinstance(prediction, (int, float)):
-            raise TypeError(f"{name}: the prediction should be a number, like the run's value; got "
-                            f"{type(prediction).__name__} {prediction!r}.")
+        prediction = as_number(name, prediction)  # the run's value is a number: so must the prediction be
         right = math.isclose(prediction, actual, abs_tol=tolerance, rel_tol=0.0)
     else:
         right = same(normalize(prediction), normalize(actual), atol=tolerance)
@@ -101,6 +100,35 @@ def check_choice(name: str, answer, *, options: Mapping[str, tuple[bool, str]]) 
     return True
 
 
+def as_number(name: str, answer) -> float | int:
+    """The learner's number as a Python ``int`` or ``float``: numpy scalars and one-element tensors or arrays count.
+
+    A student who computes ``np.prod(shape) * 4`` or ``tensor.sum()`` has written a number; only ``.item()`` stood
+    between them and the check.
+
+    Example:
+        >>> import numpy as np, torch
+        >>> as_number("bytes", np.int64(12)), as_number("share", torch.tensor(0.5))
+        (12, 0.5)
+
+    Raises:
+        TypeError: a bool, a string, or a tensor or array of more than one element (its shape is named).
+        ValueError: NaN or infinity (what a division by zero or an overflow gives).
+    """
+    if hasattr(answer, "numel") or hasattr(answer, "ndim"):  # a torch tensor, a numpy array or scalar
+        size = answer.numel() if hasattr(answer, "numel") else getattr(answer, "size", 1)
+        if size != 1:
+            raise TypeError(f"{name}: expected one number, got a {type(answer).__name__} of shape "
+                            f"{tuple(answer.shape)}; reduce it to the one number asked for (a sum, one entry).")
+        answer = answer.item()
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {type(answer).__name__} {answer!r}; write it as 12 or 0.5.")
+    if not math.isfinite(answer):
+        raise ValueError(f"{name}: got {answer}, which is no finite number; look for a division by zero or an "
+                         "overflow in the cell that computes it.")
+    return answer
+
+
 def check_number(name: str, answer, *, expected: float, tolerance: float,
                  mistakes: Sequence[tuple[float, str]] = (), hint: str = "") -> bool:
     """Check a number the learner worked out; a known wrong value is named with its mistake.
@@ -115,12 +143,11 @@ def check_number(name: str, answer, *, expected: float, tolerance: float,
 
     Raises:
         CheckFailed: a wrong number, with the mistake it matches or the hint.
-        TypeError: ``answer`` is not a number.
+        TypeError, ValueError: ``answer`` is not one finite number (see :func:`as_number`).
     """
     if is_blank(answer):
         return not_answered(name, "set it to a number and run this cell again.")
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise TypeError(f"{name}: expected a number, got {type(answer).__name__} {answer!r}; write it as 12 or 0.5.")
+    answer = as_number(name, answer)
     if math.isclose(answer, expected, abs_tol=tolerance, rel_tol=0.0):
         passed(name, f"{answer}.")
         return True

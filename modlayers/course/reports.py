@@ -119,7 +119,8 @@ def write_student_summary(scores: Sequence[Score], path: Path, maxima: dict[str,
         if score.status == "graded":
             lines.append(f"Full feedback, with your code and the checks' output: `{score.assignment}.html`.")
         if score.log:
-            lines.append(f"nbgrader's full log for this notebook: `{score.log}` (in the grading folder).")
+            lines.append(f"If a message above is not enough, ask your instructor for nbgrader's full log of this notebook "
+                         f"(`{score.log}` in their grading folder).")
     if other_files:
         lines += ["", "## Other files in your folder, not graded", ""] + [f"- {line}" for line in other_files]
     path.parent.mkdir(parents=True, exist_ok=True)

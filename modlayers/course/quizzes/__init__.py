@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
 
+from modlayers.course.answers import as_number
 from modlayers.course.checking import CheckFailed, call
 
 __all__ = ["NOTEBOOKS", "QUIZ_POINTS", "Feedback", "Question", "Quiz", "all_questions", "check_quiz_answers", "choice",
@@ -96,8 +97,7 @@ class Question:
             ValueError: a letter that is no option; TypeError: a numeric question answered with no number.
         """
         if self.numeric:
-            if isinstance(response, bool) or not isinstance(response, (int, float)):
-                raise TypeError(f"{self.id}: expected a number, got {type(response).__name__} {response!r}.")
+            response = as_number(self.id, response)
             if math.isclose(response, self.value, abs_tol=self.tolerance, rel_tol=0.0):
                 return Feedback(True, self.why)
             for value, mistake in self.mistakes:
@@ -236,6 +236,17 @@ class Quiz:
             self.controls[index].value = letter  # the observer shows the explanation
         print(f"{index + 1}. {feedback}")
         return feedback
+
+    def __repr__(self) -> str:
+        """The quiz as text where no widget shows it (``print(quiz(...))``, a terminal): questions and options only."""
+        lines = [self.title]
+        for number_, question in enumerate(self.questions, start=1):
+            lines.append(f"{number_}. {question.prompt}")
+            lines += (["   (a number)"] if question.numeric else
+                      [f"   {letter}) {text}" for letter, (text, _, _) in zip(question.letters, question.options)])
+        example = "8" if self.questions and self.questions[0].numeric else "'a'"
+        lines.append(f"Answer with .answer(question number, {example}); each answer is explained.")
+        return "\n".join(lines)
 
     def _ipython_display_(self):
         from IPython.display import display
