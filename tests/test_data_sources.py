@@ -5,6 +5,7 @@ of the kit's own path."""
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -218,3 +219,17 @@ def test_a_saved_dataset_without_the_validation_split_names_the_splits_it_has(sa
     with pytest.raises(DataSourceError, match="holds one saved Dataset, not a DatasetDict"):
         load_task_data("qa", tmp_path / "one")
     assert len(load_task_data("qa", tmp_path / "dict", validation_split="train").validation) == 480
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_csv_separated_by_semicolons_or_tabs_is_named_with_a_conversion_that_works(tmp_path, separator, monkeypatch):
+    path = tmp_path / "reviews.csv"
+    with path.open("w", newline="", encoding="utf-8-sig") as f:  # as a European Excel saves it
+        csv.writer(f, delimiter=separator).writerows([["text", "label"], ["good, really", "positive"], ["bad", "negative"]])
+    with pytest.raises(DataSourceError, match=re.escape(f"the header is one column, {'text' + separator + 'label'!r}")) as raised:
+        data_sources.read_file(path)
+    conversion = str(raised.value).split("convert it with Python: ")[1]
+    monkeypatch.chdir(tmp_path)
+    exec(conversion.replace(str(path), path.name), {})  # the command the message gives, run as a user would
+    rows = data_sources.read_file(tmp_path / "reviews_comma.csv")
+    assert rows.columns == ["text", "label"] and rows.rows[0] == {"text": "good, really", "label": "positive"}

@@ -186,8 +186,9 @@ def read_file(path: Path) -> TaskRows:
     """The rows of one ``.csv``, ``.jsonl`` or ``.json`` (lines, or one array of objects) file.
 
     Raises:
-        DataSourceError: an unknown suffix, a line that is not a JSON object (named by its line number), or a
-            CSV row with more or fewer cells than the header (named by its row number).
+        DataSourceError: an unknown suffix, a line that is not a JSON object (named by its line number), a CSV
+            separated by semicolons or tabs (how to convert it is said), or a CSV row with more or fewer cells than
+            the header (named by its row number).
     """
     path = Path(path)
     if path.suffix not in FILE_SUFFIXES:
@@ -198,6 +199,13 @@ def read_file(path: Path) -> TaskRows:
             reader = csv.DictReader(f)
             rows = [dict(row) for row in reader]
             names = list(reader.fieldnames or [])
+        separator = next((sep for sep in (";", "\t") if len(names) == 1 and sep in names[0]), None)
+        if separator is not None:  # what Excel writes where the decimal mark is a comma, or a tab-separated file
+            raise DataSourceError(
+                f"{path}: the header is one column, {names[0]!r}: the file is separated by {separator!r}, not by "
+                "commas. Save it as comma-separated (Excel: \"CSV UTF-8 (Comma delimited)\"), or convert it with Python: "
+                f"import csv; csv.writer(open('{path.stem}_comma.csv', 'w', newline='')).writerows(csv.reader(open("
+                f"'{path}', newline='', encoding='utf-8-sig'), delimiter={separator!r}))")
         for number, row in enumerate(rows, start=1):
             # DictReader files surplus cells under the key None and fills missing ones with None
             cells = len(names) - sum(value is None for value in row.values()) + len(row.get(None) or ())
