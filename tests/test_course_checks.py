@@ -416,3 +416,27 @@ def test_assignment_modules_import_without_nbgrader():
             "modlayers.course.a4_checkpointing, modlayers.course.a5_scaling_out; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_measure_checkpointing_may_use_the_kits_switch_and_saved_tensor_counter():
+    """The assignment allows the counter (modlayers/lessons/memory/): an answer built on it earns the point."""
+
+    def measure_checkpointing(model, hidden_states):
+        counts = []
+        for switch in (disable_gradient_checkpointing, enable_gradient_checkpointing):
+            switch(model)
+            model.zero_grad()
+            with SavedTensorCounter(model) as counter:
+                loss = model(hidden_states.detach().requires_grad_()).sum()
+            loss.backward()
+            counts.append(counter.saved_bytes)
+        return counts[0], counts[1], 0.0
+
+    a4_checkpointing.check_measure_checkpointing(measure_checkpointing, "saved bytes")
+
+
+def test_an_allowed_path_that_does_not_exist_is_refused_before_the_learners_code_runs():
+    ran = []
+    with pytest.raises(ValueError, match=r"allowed names \[.*modlayers/memory.\], which do not exist"):
+        checking.call("f", lambda: ran.append(1), allowed=("memory/",))
+    assert ran == []

@@ -310,7 +310,7 @@ def check_measure_checkpointing(
         hidden_states = torch.randn(batch, seq_len, hidden_size)
         expected = _reference_measurement(model, hidden_states)  # first, on a copy
         # the kit code it may call: the checkpointing switch, the counter and the model's own blocks
-        allowed = ("checkpointing.py", "memory/", MLPBlock.forward, CheckpointUnsafeBlock.forward)
+        allowed = ("checkpointing.py", "lessons/memory/", MLPBlock.forward, CheckpointUnsafeBlock.forward)
         result = call(name, fn, model, hidden_states.clone().requires_grad_(True), allowed=allowed)
         try:
             saved_off, saved_on, difference = (float(v) for v in result)

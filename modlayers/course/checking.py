@@ -87,7 +87,11 @@ class _Watch:
     """Records the kit functions a learner's function calls (a ``sys.setprofile`` hook while it runs)."""
 
     def __init__(self, allowed: Sequence):
-        self.allowed = tuple(str(Path(PACKAGE_DIR) / path) for path in allowed if isinstance(path, str))
+        paths = [Path(PACKAGE_DIR) / path for path in allowed if isinstance(path, str)]
+        missing = [str(path) for path in paths if not path.exists()]
+        if missing:  # a path that moved would forbid what it should allow, and cost a right answer its points
+            raise ValueError(f"allowed names {missing}, which do not exist; give paths under {PACKAGE_DIR}.")
+        self.allowed = tuple(str(path) for path in paths)
         self.allowed_code = {_code_of(fn) for fn in allowed if not isinstance(fn, str)}
         self.found: list[str] = []
 
@@ -127,7 +131,7 @@ def call(name: str, fn: Callable, *args, allowed: Sequence[str] = (), references
         name: the function's name in the assignment, for the messages.
         fn: the learner's function (or class).
         allowed: paths under ``modlayers/`` (files or folders) whose code the answer may call, e.g.
-            ``("checkpointing.py", "memory/")``, and kit functions it may call (the model's ``forward``);
+            ``("checkpointing.py", "lessons/memory/")``, and kit functions it may call (the model's ``forward``);
             any other kit code it calls is the reference, or wraps it.
         references: the kit's implementations; an answer whose compiled code is theirs is a copy.
 
