@@ -131,3 +131,9 @@ def test_the_docstring_examples_run_as_written():
     result = doctest.testmod(recompute_flops, extraglobs={"torch": torch, "tiny_model_and_batch": tiny_model_and_batch},
                              optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_torch_without_the_per_operation_hook_is_refused_instead_of_counting_no_recompute(monkeypatch):
+    monkeypatch.delattr(FlopCounterMode, "_count_flops")
+    with pytest.raises(RuntimeError, match="FlopCounterMode has no _count_flops"):
+        recompute_flops._RecomputeSplittingCounter()

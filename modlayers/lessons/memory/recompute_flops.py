@@ -147,6 +147,11 @@ class _RecomputeSplittingCounter(FlopCounterMode):
     """``FlopCounterMode`` that also adds up, apart, the FLOPs of operations run with gradients enabled."""
 
     def __init__(self):
+        # _count_flops is FlopCounterMode's private per-operation hook (there in torch 2.13, the kit's tested torch): were it renamed,
+        # the override would never run and every recompute would read 0, a silent wrong answer. Refuse instead.
+        if not callable(getattr(FlopCounterMode, "_count_flops", None)):
+            raise RuntimeError(f"torch {torch.__version__}'s FlopCounterMode has no _count_flops, which this counter "
+                               "extends to split off the recompute; use torch 2.13, which the kit is tested with.")
         super().__init__(display=False)
         self.with_grad_enabled = 0
 
