@@ -94,6 +94,11 @@ def run_trainer() -> dict:
 
 
 def main() -> None:
+    if sys.argv[1:] in (["-h"], ["--help"]):
+        print(__doc__.strip())
+        return
+    if sys.argv[1:] and sys.argv[1] not in ("loop", "trainer"):
+        sys.exit(f"error: {sys.argv[1]!r} is no option; run it with no argument (both sides), or --help")
     if len(sys.argv) > 1:
         result = {"loop": run_loop, "trainer": run_trainer}[sys.argv[1]]()
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

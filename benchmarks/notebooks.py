@@ -23,8 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from notebook_runner import busy_processes, execute_notebook  # noqa: E402
-from test_notebooks import NOTEBOOKS, PEAK_MEMORY_BUDGET_BYTES  # noqa: E402
+try:
+    from notebook_runner import busy_processes, execute_notebook  # noqa: E402
+    from test_notebooks import NOTEBOOKS, PEAK_MEMORY_BUDGET_BYTES  # noqa: E402
+except ModuleNotFoundError as missing:  # pytest, nbclient: the test tools, which `make install` leaves out
+    sys.exit(f"error: benchmarks/notebooks.py runs the notebooks as the test suite does and needs its tools, but "
+             f"{missing.name} is not installed; run `make bench-notebooks` (it installs them first).")
 
 from modlayers.lessons.stated_figures import compare_runs  # noqa: E402
 

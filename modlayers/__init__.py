@@ -129,3 +129,8 @@ __all__ = [
     "sequence_classification_loss",
     "token_classification_loss",
 ]
+
+
+def __getattr__(name: str):
+    """``modlayers.training`` and the other lessons' helpers' old names, as attributes (PEP 562): with a warning."""
+    return modlayers.lessons.moved_names.moved_attribute(name)

@@ -86,3 +86,17 @@ def test_widget_figure_and_world_size_sweep_draw_no_label_over_another():
                           title="One FSDP2 rank of a MiniLM-shaped model, 2 sequences of 32 tokens per rank")
     assert overlapping_texts(fig) == []
     plt.close("all")
+
+
+def test_the_scale_table_command_prints_the_table_and_refuses_a_bad_world_size(capsys):
+    from modlayers.lessons.memory import scale_table
+
+    assert scale_table.main(["8"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.strip() == scale_table.scale_table(8) and "fsdp2 (W=8)" in printed
+    with pytest.raises(SystemExit) as stopped:
+        scale_table.main(["0"])
+    assert stopped.value.code == 2 and "world_size: must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        scale_table.main(["--help"])
+    assert stopped.value.code == 0 and "[world_size]" in capsys.readouterr().out

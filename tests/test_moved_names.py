@@ -48,8 +48,14 @@ def test_a_pickle_written_before_the_move_loads_the_class_of_the_new_module():
 def test_a_name_that_never_existed_is_still_not_found():
     with pytest.raises(ModuleNotFoundError, match="modlayers.no_such_lesson"):
         import modlayers.no_such_lesson  # noqa: F401
-    with pytest.raises(ModuleNotFoundError, match="modlayers.lessons.memory.no_such_module"):
+    with pytest.raises(ModuleNotFoundError, match="modlayers.memory.no_such_module"):
         import modlayers.memory.no_such_module  # noqa: F401
+
+
+def test_an_attribute_that_never_existed_is_still_an_attribute_error():
+    with pytest.raises(AttributeError, match="module 'modlayers' has no attribute 'no_such_lesson'"):
+        modlayers.no_such_lesson  # noqa: B018
+    assert not hasattr(modlayers, "heads_v2")
 
 
 def run_python(*args: str) -> subprocess.CompletedProcess:
@@ -70,9 +76,19 @@ def test_the_first_import_of_an_old_name_warns_once_at_the_import_line_naming_th
     ]
 
 
-def test_python_dash_m_with_an_old_name_says_the_new_command_in_one_line():
-    result = run_python("-m", "modlayers.datasets_generator", "--help")
-    assert result.returncode != 0
-    assert result.stderr.strip().endswith(
-        "modlayers.datasets_generator moved to modlayers.lessons.datasets_generator: "
-        "run python -m modlayers.lessons.datasets_generator"), result.stderr
+def test_an_old_name_as_an_attribute_of_the_package_warns_and_is_the_new_module():
+    result = run_python("-W", "default::FutureWarning", "-c",
+                        "import modlayers\nprint(modlayers.training is modlayers.lessons.training)")
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
+    assert ("<string>:2: FutureWarning: modlayers.training moved to modlayers.lessons.training: use that "
+            "(the old name goes in modlayers 1.0)") in result.stderr
+
+
+def test_python_dash_m_with_an_old_name_runs_the_new_module_and_says_the_new_command_once():
+    result = run_python("-W", "default::FutureWarning", "-m", "modlayers.datasets_generator", "--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: python -m modlayers.lessons.datasets_generator")
+    assert [line for line in result.stderr.splitlines() if "FutureWarning" in line] == [
+        "python -m modlayers.datasets_generator:1: FutureWarning: python -m modlayers.datasets_generator is now "
+        "python -m modlayers.lessons.datasets_generator (the old name goes in modlayers 1.0)"], result.stderr
+    module = run_python("-W", "ignore::FutureWarning", "-m", "modlayers.memory.scale_table", "2")
+    assert module.returncode == 0 and "fsdp2 (W=2)" in module.stdout, module.stderr

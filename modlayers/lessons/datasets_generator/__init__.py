@@ -102,7 +102,8 @@ def write_all(out: Path, seed: int = SEED) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m modlayers.lessons.datasets_generator",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("data"), help="folder to write into (default: ./data)")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)

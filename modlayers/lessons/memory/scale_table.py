@@ -51,5 +51,16 @@ def scale_table(world_size: int = 8, **settings) -> str:
     return "\n".join(lines)
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m modlayers.lessons.memory.scale_table [WORLD_SIZE]``: print the table."""
+    from modlayers.lessons.command_line import CommandParser, positive_int
+
+    parser = CommandParser(prog="python -m modlayers.lessons.memory.scale_table", description=__doc__.splitlines()[0])
+    parser.add_argument("world_size", nargs="?", type=positive_int, default=8,
+                        help="devices the state and the batch are spread over (default 8)")
+    print(scale_table(parser.parse_args(argv).world_size))
+    return 0
+
+
 if __name__ == "__main__":
-    print(scale_table(int(sys.argv[1]) if len(sys.argv) > 1 else 8))
+    sys.exit(main())
