@@ -9,6 +9,7 @@
 the processes start (and import torch and transformers) once.
 """
 
+import inspect
 import sys
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from modlayers import GradientCheckpointingLayer
 from modlayers.lessons.distributed import build_task, full_parameters, init_distributed, shutdown, train_distributed
 from modlayers.lessons.training import set_seed
 
@@ -57,6 +59,11 @@ class LossRecorder(TrainerCallback):
             self.losses.append(float(logs["loss"]))
 
 
+# transformers 5.x renamed TrainingArguments' switch (the old name warns that it goes in v6); 4.x has the old one
+SWITCH = ("activation_checkpointing" if "activation_checkpointing" in inspect.signature(TrainingArguments).parameters
+          else "gradient_checkpointing")
+
+
 def trainer_run(task, output_dir, per_device_batch, checkpointing="off"):
     """Train STEPS steps with transformers' Trainer; returns the logged losses and the final parameters."""
     set_seed(0)
@@ -67,13 +74,17 @@ def trainer_run(task, output_dir, per_device_batch, checkpointing="off"):
         output_dir=str(output_dir), per_device_train_batch_size=per_device_batch, max_steps=STEPS, learning_rate=3e-3,
         weight_decay=0.01, max_grad_norm=1.0, lr_scheduler_type="constant", logging_steps=1, report_to=[],
         save_strategy="no", seed=0, data_seed=0, use_cpu=True, disable_tqdm=True, dataloader_num_workers=0,
-        gradient_checkpointing=use_reentrant is not None,
-        gradient_checkpointing_kwargs=None if use_reentrant is None else {"use_reentrant": use_reentrant},
+        **{SWITCH: use_reentrant is not None,
+           f"{SWITCH}_kwargs": None if use_reentrant is None else {"use_reentrant": use_reentrant}},
     )
     recorder = LossRecorder()
     trainer = Trainer(model=model, args=args, train_dataset=rows, callbacks=[recorder])
     trainer.train()
-    return {"losses": recorder.losses, "parameters": full_parameters(trainer.model)}
+    # what the Trainer switched on in each layer: None (off), or the use_reentrant its checkpoint function got
+    layers = [m for m in trainer.model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    applied = [getattr(getattr(m, "_gradient_checkpointing_func", None), "keywords", {}).get("use_reentrant")
+               if m.gradient_checkpointing else None for m in layers]
+    return {"losses": recorder.losses, "parameters": full_parameters(trainer.model), "use_reentrant_applied": applied}
 
 
 def main(mode: str, out_dir: str) -> None:

@@ -107,6 +107,9 @@ def test_trainer_under_torchrun_matches_one_process_with_checkpointing_off_and_b
     for checkpointing in worker.CHECKPOINTING:
         rank0, rank1 = results[0][f"trainer/{checkpointing}"], results[1][f"trainer/{checkpointing}"]
         assert "error" not in rank0, rank0.get("error")
+        # TrainingArguments' switch reached every layer, with the use_reentrant asked for
+        applied = rank0["use_reentrant_applied"]
+        assert applied and set(applied) == {worker.CHECKPOINTING[checkpointing]}, (checkpointing, applied)
         assert rank0["losses"] == pytest.approx(single["losses"], abs=LOSS_TOLERANCE), checkpointing
         assert max_difference(rank0["parameters"], rank1["parameters"]) == 0.0
         assert max_difference(rank0["parameters"], single["parameters"]) < PARAMETER_TOLERANCE
