@@ -4,7 +4,6 @@ peak item by item, counted on 2 real gloo processes (one launch of the sweep) an
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import torch

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 
 import torch
-from transformers.modeling_outputs import SequenceClassifierOutput
 
 from modlayers.lessons.baselines.classification import classification_baselines
 from modlayers.lessons.data import CLASSIFICATION_LABELS, load_classification

@@ -38,7 +38,7 @@ from modlayers.label_alignment import IGNORE_INDEX, NO_TOKEN_TAG, ids_to_tags, t
 from modlayers.metrics import entity_scores
 from modlayers.lessons.pipelines import model_inputs
 from modlayers.lessons.tiny_transformer import TinyTransformerConfig, TinyTransformerPreTrainedModel
-from modlayers.lessons.training import batches_from, predict, set_seed
+from modlayers.lessons.training import predict, set_seed
 
 MODELS = ("tiny", "pretrained")
 LEARNING_RATES = {"tiny": 3e-3, "pretrained": 2e-4}

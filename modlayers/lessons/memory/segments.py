@@ -14,7 +14,6 @@ Each segment is a :class:`~modlayers.checkpointing.GradientCheckpointingLayer`, 
 kit's :func:`~modlayers.checkpointing.enable_gradient_checkpointing` switches it on.
 """
 
-import math
 
 import torch
 from torch import nn
