@@ -47,7 +47,7 @@ from modlayers.losses import (
     sequence_classification_loss,
     token_classification_loss,
 )
-from modlayers.pooling import last_token_index, pool_at
+from modlayers.pooling import last_token_index, pool_at, rows_ending_in_kept_pads
 
 logger = logging.get_logger(__name__)
 
@@ -205,6 +205,14 @@ class GenericForSequenceClassification:
             )
         # (batch,) positions, or -1 for the last position of every row; raises if the mask and the pad id disagree.
         last_token = last_token_index(input_ids, attention_mask, pad_token_id, seq_len)
+        if reads_mask and input_ids is not None and pad_token_id is not None and not torch.compiler.is_compiling():
+            # once per model class and pad id (warning_once keys on the text): not once per batch
+            if rows_ending_in_kept_pads(input_ids, attention_mask[:, -seq_len:], pad_token_id):
+                logger.warning_once(
+                    f"attention_mask keeps two or more pad tokens (id {pad_token_id}) at the end of a row, so "
+                    f"{self.__class__.__name__} pools a pad there: it trusts the mask. If those positions are "
+                    "padding, pass the tokenizer's attention_mask (not one of all ones)."
+                )
         if input_ids is None and not reads_mask and not torch.compiler.is_compiling():
             logger.warning_once(
                 f"{self.__class__.__name__} cannot see padding in inputs_embeds without an attention_mask, so it "

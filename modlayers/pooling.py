@@ -132,6 +132,32 @@ def check_pad_token_matches_mask(input_ids: torch.Tensor, attention_mask: torch.
     )
 
 
+def rows_ending_in_kept_pads(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_token_id: int) -> list[int]:
+    """The rows whose last two positions the mask keeps both hold ``pad_token_id``: padding the mask calls content.
+
+    One kept pad token at the end of a row is the ``pad_token = eos_token`` patch (the end token is content);
+    two or more in a row are almost always padding under a mask that keeps everything (``torch.ones_like``), and
+    the sequence head would pool a pad there (:func:`last_token_index` trusts the mask).
+
+    Args:
+        input_ids, attention_mask: ``(batch, seq_len)``.
+        pad_token_id: the config's pad id.
+
+    Returns:
+        The row indices, ascending (empty when none).
+
+    Example:
+        >>> rows_ending_in_kept_pads(torch.tensor([[5, 6, 0, 0], [5, 6, 7, 0]]), torch.ones(2, 4), pad_token_id=0)
+        [0]
+    """
+    last = last_attended_index(attention_mask)  # (batch,)
+    before = (last - 1).clamp(min=0)  # (batch,)
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+    kept_pads = ((last >= 1) & (input_ids[rows, last] == pad_token_id) & (input_ids[rows, before] == pad_token_id)
+                 & (attention_mask[rows, before] != 0))  # (batch,)
+    return kept_pads.nonzero().flatten().tolist()
+
+
 def last_token_index(
     input_ids: torch.Tensor | None,
     attention_mask: torch.Tensor | None,

@@ -262,3 +262,29 @@ def test_a_keyword_the_base_model_does_not_take_is_named_before_it_runs(head_cla
     model = build(head_class, pad_token_id=0)
     raises_before_work(model, TypeError, r"takes no keyword argument\(s\) \['output_router_logits'\]",
                        input_ids=IDS, attention_mask=MASK, output_router_logits=True)
+
+
+def test_a_mask_that_keeps_trailing_pads_pools_as_told_and_warns_once(caplog):
+    """An all-ones mask over right-padded rows: the head trusts the mask (the pad = eos case needs that) and says so."""
+    model = build(TinyClassifier, num_labels=2)
+    logging.Logger.warning_once.cache_clear()
+    ids = torch.tensor([[5, 6, 0, 0], [8, 9, 10, 11]])
+    with caplog.at_level(logging.WARNING), torch.no_grad():
+        pooled = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+        model(input_ids=ids, attention_mask=torch.ones_like(ids))
+        every_token = model.score(model.model(ids, attention_mask=torch.ones_like(ids)).last_hidden_state)
+    torch.testing.assert_close(pooled, every_token[:, -1])  # position 3 in both rows: the mask keeps it
+    warned = [r.getMessage() for r in caplog.records if "keeps two or more pad tokens" in r.getMessage()]
+    assert len(warned) == 1 and "pass the tokenizer's attention_mask" in warned[0]
+
+
+def test_one_kept_end_token_equal_to_the_pad_id_is_content_and_not_warned_about(caplog):
+    model = build(TinyClassifier, num_labels=2)
+    logging.Logger.warning_once.cache_clear()
+    ids = torch.tensor([[5, 6, 0, 0], [8, 9, 10, 0]])  # pad = eos: each row's one end token is kept
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    with caplog.at_level(logging.WARNING), torch.no_grad():
+        model(input_ids=ids, attention_mask=mask)
+    assert not [r for r in caplog.records if "keeps two or more pad tokens" in r.getMessage()]
+    assert modlayers.pooling.rows_ending_in_kept_pads(ids, torch.ones_like(ids), 0) == [0]
+    assert modlayers.pooling.rows_ending_in_kept_pads(ids, mask, 0) == []
