@@ -20,12 +20,15 @@ transformers' renaming hooks (``key_mapping``, ``_fix_state_dict_key_on_load``) 
 this on every supported release: 4.56 decides whether to add its prefix from the original keys
 of the whole checkpoint, before any renaming, and then refuses a checkpoint with head weights but
 no key under its prefix as "corrupted". The loader therefore lets transformers build the model
-and load what it can, then reads the weights it left out from the checkpoint files itself.
+and load what it can, then reads the weights it left out from the checkpoint files itself. On 5.x, which renames
+key by key, it passes transformers a ``key_mapping`` from the prefix the checkpoint uses to the head's own, so that
+transformers loads every weight itself and its load report lists no weight as missing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import torch
 from transformers import PreTrainedModel
@@ -190,6 +193,14 @@ def load_under_any_prefix(cls, load, pretrained_model_name_or_path, *args, **kwa
         hidden = bool(checkpoint_keys) and not any(key.startswith(own) for key in checkpoint_keys)
         if hidden:
             kwargs["key_mapping"] = {"^": _UNPLACED}
+    elif path is not None and "key_mapping" not in kwargs:
+        # transformers 5.x renames key by key: point it at the prefix the base weights sit under, so it loads
+        # them itself and its load report says what really happened (not "MISSING ... newly initialized")
+        files = _checkpoint_files(path, kwargs)
+        checkpoint_keys = _read_keys(files)
+        mapping = _base_prefix_mapping(cls, checkpoint_keys)
+        if mapping:
+            kwargs["key_mapping"] = mapping
     verbosity = logging.get_verbosity()
     if hidden:
         logging.set_verbosity_error()  # its "weights not used" list would name the hidden keys
@@ -214,6 +225,18 @@ def load_under_any_prefix(cls, load, pretrained_model_name_or_path, *args, **kwa
         if info["missing_keys"]:
             logger.warning(f"Some weights of {cls.__name__} were not in {path!r}: {sorted(info['missing_keys'])[:10]}")
     return (model, info) if output_loading_info else model
+
+
+def _base_prefix_mapping(cls, checkpoint_keys: list[str]) -> dict[str, str] | None:
+    """``{"^transformer\\.": "model."}`` when no checkpoint key is under ``cls``'s own prefix and another known
+    prefix (the architecture's, ``model``, ``transformer``) holds keys; the one holding the most wins."""
+    own = cls.base_model_prefix
+    if not checkpoint_keys or any(key.startswith(f"{own}.") for key in checkpoint_keys):
+        return None
+    hits = {other: sum(key.startswith(f"{other}.") for key in checkpoint_keys)
+            for other in dict.fromkeys([architecture_prefix(cls), *KNOWN_PREFIXES]) if other != own}
+    best = max(hits, key=hits.get, default=None)
+    return {f"^{re.escape(best)}\\.": f"{own}."} if best is not None and hits[best] else None
 
 
 def _like(original, keys: set[str]):

@@ -225,3 +225,27 @@ def test_output_loading_info_has_the_containers_and_keys_transformers_gives(arch
         assert type(ours[key]) is type(theirs[key]), key
     assert set(ours["missing_keys"]) == set(theirs["missing_keys"]) == {"qa_outputs.bias"}
     assert set(ours["unexpected_keys"]) == set(theirs["unexpected_keys"]) == {"extra.weight"}
+
+
+@pytest.mark.parametrize("arch", list(DECODERS))
+def test_loading_a_qa_checkpoint_saved_under_transformer_logs_no_missing_or_unexpected_weight(arch, tmp_path):
+    """transformers' load report must not call the base weights "MISSING ... newly initialized" when they load."""
+    import logging
+
+    make_config, _, ours_class = DECODERS[arch]
+    torch.manual_seed(0)
+    saved = ours_class(make_config())
+    saved.save_pretrained(tmp_path)  # base weights under "transformer.", as transformers' own class keeps them
+    records = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    library_logger = logging.getLogger("transformers")  # transformers' loggers do not propagate to the root
+    library_logger.addHandler(handler)
+    try:
+        loaded, info = ours_class.from_pretrained(tmp_path, output_loading_info=True)
+    finally:
+        library_logger.removeHandler(handler)
+    logged = "\n".join(record.getMessage() for record in records)
+    assert "MISSING" not in logged and "UNEXPECTED" not in logged and "newly initialized" not in logged, logged
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    torch.testing.assert_close(start_logits(loaded), start_logits(saved), atol=1e-6, rtol=0)
