@@ -85,12 +85,12 @@ def _all_ignored_cases():
     sequence = torch.randn(3, 4, generator=generator, requires_grad=True)
     token = torch.randn(2, 3, 4, generator=generator, requires_grad=True)
     start, end = (torch.randn(2, 5, generator=generator, requires_grad=True) for _ in range(2))
+    outside = torch.tensor([5, 9])  # both answers lie past the 5-token window
     return {
-        "sequence": (lambda n: sequence_classification_loss(sequence, torch.full((3,), -100), num_items_in_batch=n), [sequence]),
+        "sequence": (lambda n: sequence_classification_loss(sequence, torch.full((3,), -100), num_items_in_batch=n),
+                     [sequence]),
         "token": (lambda n: token_classification_loss(token, torch.full((2, 3), -100), num_items_in_batch=n), [token]),
-        # both answers lie past the 5-token window
-        "qa": (lambda n: question_answering_loss(start, end, torch.tensor([5, 9]), torch.tensor([7, 5]), num_items_in_batch=n),
-               [start, end]),
+        "qa": (lambda n: question_answering_loss(start, end, outside, outside, num_items_in_batch=n), [start, end]),
     }
 
 

@@ -175,8 +175,9 @@ def test_squad_scores_read_the_datasets_answers_dict_by_its_text_list_like_the_o
     ]
     # by hand: "in paris" vs "paris" p=1/2 r=1 -> 2/3; vs "city of paris" p=1/2 r=1/3 -> 2/5; best 2/3
     assert squad_scores(predictions, references) == {"exact_match": 0.5, "f1": pytest.approx((2 / 3 + 1) / 2)}
-    official_f1 = [official_metric_max_over_ground_truths(official_f1_score, p, r["text"]) for p, r in zip(predictions, references)]
-    official_em = [official_metric_max_over_ground_truths(official_exact_match_score, p, r["text"]) for p, r in zip(predictions, references)]
+    pairs = list(zip(predictions, references))
+    official_f1 = [official_metric_max_over_ground_truths(official_f1_score, p, r["text"]) for p, r in pairs]
+    official_em = [official_metric_max_over_ground_truths(official_exact_match_score, p, r["text"]) for p, r in pairs]
     assert squad_scores(predictions, references)["f1"] == pytest.approx(sum(official_f1) / 2)
     assert squad_scores(predictions, references)["exact_match"] == sum(official_em) / 2
     assert squad_scores(predictions, references) == squad_scores(predictions, [r["text"] for r in references])

@@ -164,7 +164,9 @@ logit_or_minus_inf = st.one_of(st.integers(-3, 3).map(float), st.just(-INF))
 @settings(max_examples=80, deadline=None)
 @given(
     st.integers(1, 8).flatmap(
-        lambda n: st.tuples(*(st.lists(item, min_size=n, max_size=n) for item in (logit_or_minus_inf, logit_or_minus_inf, st.booleans())))
+        lambda n: st.tuples(
+            *(st.lists(item, min_size=n, max_size=n) for item in (logit_or_minus_inf, logit_or_minus_inf, st.booleans()))
+        )
     ),
     st.integers(1, 4),
     st.integers(1, 12),
