@@ -8,6 +8,7 @@ from a class name.
 A batch in which every target is ignored (all ``-100``, or every answer outside the
 window) has nothing to learn from: its loss is ``0.0``, still connected to the
 graph so ``backward()`` works and gives zero gradients. Upstream returns NaN there.
+That holds with ``num_items_in_batch=0`` too, what ``Trainer`` passes for such a step.
 
 Gradient accumulation: every ``*_loss`` function takes ``num_items_in_batch``, the
 number of targets in the *whole* batch that one optimizer step sees (all accumulated
@@ -57,11 +58,27 @@ def _upcast(logits: torch.Tensor) -> torch.Tensor:
     return logits.double() if logits.dtype == torch.float64 else logits.float()
 
 
-def _divide(summed: torch.Tensor, count) -> torch.Tensor:
-    """``summed / count``; ``count`` is a number or a (0-d or 1-element) tensor, e.g. Trainer's ``num_items_in_batch``."""
+def _divide(summed: torch.Tensor, count, n_targets) -> torch.Tensor:
+    """``summed / count``; ``count`` is a number or a (0-d or 1-element) tensor, e.g. Trainer's ``num_items_in_batch``.
+
+    A count of 0 is what ``Trainer`` passes for a step whose labels are all -100. Then there is no target
+    here either, ``summed`` is 0, and dividing by 1 instead gives a loss of 0.0 with zero gradients, not
+    0 / 0 = NaN. ``n_targets`` (this micro-batch's targets) is checked against it first: a count of 0
+    with targets here, or a negative count, is a ValueError.
+    """
     if isinstance(count, torch.Tensor):
         count = count.to(summed.device).reshape(())
-    return summed / count
+    if _checks_values():
+        items, here = float(count), int(n_targets)
+        if items < 0 or (items == 0 and here > 0):
+            raise ValueError(
+                f"num_items_in_batch={items:g} but this batch holds {here} target(s) that are not ignored. It counts "
+                f"the targets of the whole batch (every accumulated micro-batch, every process): at least these "
+                f"{here}. Pass that count, or None for a mean over this batch."
+            )
+    if isinstance(count, torch.Tensor):
+        return summed / count.clamp(min=1)
+    return summed / max(count, 1)
 
 
 def masked_cross_entropy(
@@ -75,16 +92,20 @@ def masked_cross_entropy(
         logits: ``(n, num_classes)``.
         targets: ``(n,)`` int64 class indices or ``ignore_index``.
         num_items_in_batch: if given, divide the summed loss by it instead of by the number of
-            kept targets here (gradient accumulation: the count over the whole batch).
+            kept targets here (gradient accumulation: the count over the whole batch). ``0`` (a step
+            whose targets are all ignored) gives ``0.0`` with zero gradients, not NaN.
+
+    Raises:
+        ValueError: ``num_items_in_batch`` negative, or 0 while some target here is kept.
 
     Example:
         >>> masked_cross_entropy(torch.zeros(2, 4), torch.tensor([1, -100]))  # log(4)
         tensor(1.3863)
     """
     summed = F.cross_entropy(_upcast(logits), targets, ignore_index=ignore_index, reduction="sum")
-    if num_items_in_batch is not None:
-        return _divide(summed, num_items_in_batch)
     kept = (targets != ignore_index).sum()
+    if num_items_in_batch is not None:
+        return _divide(summed, num_items_in_batch, kept)
     return summed / kept.clamp(min=1)
 
 
@@ -202,7 +223,8 @@ def sequence_classification_loss(
             labels that are not -100). Given, the loss is the *summed* loss divided by it: for
             every problem type the loss is a mean over label values (examples for single label and
             one-output regression; examples x outputs for multi-output regression and multi label),
-            so this gives the full-batch mean when micro-batches are accumulated.
+            so this gives the full-batch mean when micro-batches are accumulated. ``0`` (all labels
+            -100) gives ``0.0`` with zero gradients, not NaN; 0 with labels to learn from raises.
 
     Returns:
         A scalar tensor.
@@ -231,7 +253,7 @@ def sequence_classification_loss(
         return masked_cross_entropy(logits.view(-1, num_labels), labels.reshape(-1).long(), num_items_in_batch=num_items_in_batch)
     else:
         loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction=reduction)
-    return loss if num_items_in_batch is None else _divide(loss, num_items_in_batch)
+    return loss if num_items_in_batch is None else _divide(loss, num_items_in_batch, labels.numel())
 
 
 # ---------------------------------------------------------------- question answering
@@ -286,7 +308,8 @@ def question_answering_loss(
         num_items_in_batch: the number of examples in the whole batch. Given, each half is
             its summed cross-entropy divided by it (examples whose position lies outside the
             window add nothing). transformers' ``Trainer`` counts only a ``labels`` input, so
-            for QA it passes no count and divides by the accumulation steps itself.
+            for QA it passes no count and divides by the accumulation steps itself. ``0`` gives
+            ``0.0`` with zero gradients when no position lies inside the window (else a ValueError).
 
     Example:
         >>> question_answering_loss(torch.zeros(1, 4), torch.zeros(1, 4), torch.tensor([1]), torch.tensor([2]))
@@ -333,7 +356,8 @@ def token_classification_loss(
         logits: ``(batch, seq_len, num_labels)``.
         labels: ``(batch, seq_len)`` class indices or -100.
         num_items_in_batch: the number of labelled tokens (not -100) in the whole batch, as
-            ``Trainer`` counts them. Given, the loss is the summed loss divided by it.
+            ``Trainer`` counts them. Given, the loss is the summed loss divided by it; ``0`` (every
+            label -100) gives ``0.0`` with zero gradients, not NaN.
 
     Example:
         >>> token_classification_loss(torch.zeros(1, 3, 2), torch.tensor([[0, -100, 1]]))  # log(2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Mapping
 from typing import NamedTuple, Sequence
 
 from modlayers.label_alignment import check_bio_tag
@@ -38,6 +39,11 @@ def _as_list(name: str, values) -> list:
         values = values.tolist()
     if isinstance(values, (str, bytes)):
         raise TypeError(f"{name} must be a sequence of items, got a single {type(values).__name__}.")
+    if isinstance(values, Mapping):  # list() would silently read its keys as the items
+        raise TypeError(
+            f"{name} must be a sequence with one item per example, got a mapping with keys {list(values)[:5]}; "
+            f"pass a list (for a batched column of dicts, one dict per example)."
+        )
     return list(values)
 
 
@@ -80,15 +86,49 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
-def _references(ground_truths) -> list[str]:
-    refs = [ground_truths] if isinstance(ground_truths, str) else list(ground_truths)
+def _references(ground_truths, row: int | None = None) -> list[str]:
+    """The reference texts of one example: a string, a list of strings, or SQuAD's ``answers`` dict."""
+    where = "" if row is None else f"reference {row}: "
+    if hasattr(ground_truths, "tolist"):  # a NumPy array of answer texts
+        ground_truths = ground_truths.tolist()
+    if isinstance(ground_truths, str):
+        return [ground_truths]
+    if isinstance(ground_truths, Mapping):
+        # The `datasets` SQuAD format, {"text": [...], "answer_start": [...]}: score against its texts,
+        # as the official script does with answers["text"]. list(dict) would read its keys instead.
+        texts = ground_truths.get("text")
+        if not isinstance(texts, (list, tuple)):
+            raise TypeError(
+                f"{where}got a mapping with keys {list(ground_truths)[:5]} and 'text' {texts!r}; the one mapping "
+                f"accepted is SQuAD's answers format, {{'text': [answer texts], 'answer_start': [...]}}. "
+                f"Pass its texts (or a list of strings) otherwise."
+            )
+        ground_truths = texts
+    elif isinstance(ground_truths, bytes) or not isinstance(ground_truths, Sequence):
+        raise TypeError(
+            f"{where}got {type(ground_truths).__name__} ({ground_truths!r}); expected the answer text, a list of "
+            f"acceptable answer texts, or SQuAD's answers dict {{'text': [...], 'answer_start': [...]}}."
+        )
+    refs = list(ground_truths)
     if not refs:
-        raise ValueError("no reference answer given; pass the answer text (or a list of acceptable answers).")
+        raise ValueError(
+            f"{where}no reference answer given; pass the answer text (or a list of acceptable answers). An "
+            f"unanswerable SQuAD v2 question has none: these are SQuAD v1.1 scores, leave such questions out."
+        )
+    for ref in refs:
+        if not isinstance(ref, str):
+            raise TypeError(
+                f"{where}every reference answer must be a string, got {type(ref).__name__} ({ref!r}) "
+                f"among {refs!r}."
+            )
     return refs
 
 
 def exact_match(prediction: str, ground_truths: str | Sequence[str]) -> float:
     """1.0 if the normalised prediction equals a normalised reference answer, else 0.0.
+
+    ``ground_truths`` is the answer text, a list of acceptable texts, or SQuAD's ``answers`` dict
+    (its ``"text"`` list is used); see :func:`squad_scores`.
 
     Example:
         >>> exact_match("the Eiffel Tower.", "Eiffel Tower")
@@ -116,6 +156,8 @@ def _f1_one(prediction: str, reference: str) -> float:
 def token_f1(prediction: str, ground_truths: str | Sequence[str]) -> float:
     """Word-overlap F1 between the normalised prediction and the best-matching reference.
 
+    ``ground_truths`` as in :func:`exact_match`.
+
     Precision is the share of predicted words found in the reference, recall the share of reference
     words found in the prediction (counted with multiplicity). As in the official SQuAD v1.1 script,
     texts with no word in common score 0, also when both normalise to nothing (``token_f1("", "")`` and
@@ -129,22 +171,30 @@ def token_f1(prediction: str, ground_truths: str | Sequence[str]) -> float:
     return max(_f1_one(prediction, ref) for ref in _references(ground_truths))
 
 
-def squad_scores(predictions: Sequence[str], references: Sequence[str | Sequence[str]]) -> dict[str, float]:
+def squad_scores(
+    predictions: Sequence[str], references: Sequence[str | Sequence[str] | Mapping[str, Sequence]]
+) -> dict[str, float]:
     """Mean exact match and mean token F1 over a dataset.
 
     Args:
         predictions: one predicted answer text per example.
-        references: per example, the answer text or a list of acceptable answer texts.
+        references: per example, the answer text, a list of acceptable answer texts, or SQuAD's
+            ``answers`` dict as ``datasets`` gives it (``dataset["answers"]``), ``{"text": [...],
+            "answer_start": [...]}``, scored against its ``"text"`` list as the official script does.
 
     Returns:
         ``{"exact_match": ..., "f1": ...}``, fractions in ``[0, 1]``.
 
     Raises:
-        ValueError: different lengths or no examples.
+        ValueError: different lengths, no examples, or an example with no reference answer.
+        TypeError: a reference (named by its row) that is another mapping, or holds a non-string
+            answer; a prediction that is not a string.
 
     Example:
         >>> squad_scores(["Paris", "in 1889"], ["Paris", "1889"])
         {'exact_match': 0.5, 'f1': 0.8333333333333333}
+        >>> squad_scores(["Paris"], [{"text": ["Paris", "in Paris"], "answer_start": [0, 10]}])
+        {'exact_match': 1.0, 'f1': 1.0}
     """
     predictions, references = _as_list("predictions", predictions), _as_list("references", references)
     if len(predictions) != len(references):
@@ -153,6 +203,7 @@ def squad_scores(predictions: Sequence[str], references: Sequence[str | Sequence
         )
     if not predictions:
         raise ValueError("no examples to score: predictions and references are empty.")
+    references = [_references(r, row) for row, r in enumerate(references)]  # checked before any scoring
     n = len(predictions)
     return {
         "exact_match": sum(exact_match(p, r) for p, r in zip(predictions, references)) / n,

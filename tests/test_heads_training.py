@@ -74,6 +74,23 @@ def test_the_losses_divide_their_sum_by_num_items_in_batch():
 
 @pytest.mark.parametrize("task", list(HEADS))
 @pytest.mark.parametrize("arch", ["tiny", "llama"])
+def test_a_step_whose_labels_are_all_ignored_gives_loss_zero_and_zero_gradients_with_num_items_in_batch_zero(arch, task):
+    """Trainer's count for such a step is 0; transformers' heads return NaN there (0 / 0)."""
+    model = make_head(arch, task).train()
+    batch = _batch(make_examples(task, n=4))
+    if task == "qa":
+        batch["start_positions"] = batch["end_positions"] = torch.full((4,), 99)  # past the window: ignored
+    else:
+        batch["labels"] = torch.full_like(batch["labels"], -100)
+    loss = model(**batch, num_items_in_batch=torch.tensor(0)).loss
+    assert loss.item() == 0.0
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.equal(g, torch.zeros_like(g)) for g in grads)
+
+
+@pytest.mark.parametrize("task", list(HEADS))
+@pytest.mark.parametrize("arch", ["tiny", "llama"])
 def test_trainer_accumulating_two_batches_of_4_updates_like_one_batch_of_8(arch, task, tmp_path):
     examples = make_examples(task)
     full, _ = trainer_step_update(make_head(arch, task), examples, tmp_path / "full", batch_size=8, accumulation=1)

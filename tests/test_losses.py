@@ -79,6 +79,44 @@ def test_question_answering_loss_never_nan():
     assert loss.item() == 0.0
 
 
+def _all_ignored_cases():
+    """(loss function, logits that need a gradient, other arguments): every target of the batch ignored."""
+    generator = torch.Generator().manual_seed(0)
+    sequence = torch.randn(3, 4, generator=generator, requires_grad=True)
+    token = torch.randn(2, 3, 4, generator=generator, requires_grad=True)
+    start, end = (torch.randn(2, 5, generator=generator, requires_grad=True) for _ in range(2))
+    outside = torch.tensor([5, 9])  # both answers lie past the 5-token window
+    return {
+        "sequence": (lambda n: sequence_classification_loss(sequence, torch.full((3,), -100), num_items_in_batch=n),
+                     [sequence]),
+        "token": (lambda n: token_classification_loss(token, torch.full((2, 3), -100), num_items_in_batch=n), [token]),
+        "qa": (lambda n: question_answering_loss(start, end, outside, outside, num_items_in_batch=n), [start, end]),
+    }
+
+
+@pytest.mark.parametrize("count", [0, torch.tensor(0), torch.tensor([0])], ids=["int", "0-d tensor", "1-element tensor"])
+@pytest.mark.parametrize("task", ["sequence", "token", "qa"])
+def test_num_items_in_batch_zero_with_every_target_ignored_gives_zero_loss_and_zero_gradients(task, count):
+    """Trainer passes num_items_in_batch=0 for a step whose labels are all -100: 0 / 0 was NaN."""
+    loss_fn, leaves = _all_ignored_cases()[task]
+    loss = loss_fn(count)
+    assert loss.item() == 0.0 and loss.requires_grad
+    assert loss.item() == loss_fn(None).item()  # the same 0.0 as the mean over this batch
+    loss.backward()
+    for leaf in leaves:
+        assert torch.equal(leaf.grad, torch.zeros_like(leaf))
+
+
+def test_num_items_in_batch_zero_or_negative_with_targets_to_learn_from_is_an_error():
+    logits, labels = torch.randn(3, 4), torch.tensor([1, -100, 2])
+    with pytest.raises(ValueError, match=r"num_items_in_batch=0 but this batch holds 2 target\(s\)"):
+        masked_cross_entropy(logits, labels, num_items_in_batch=torch.tensor(0))
+    with pytest.raises(ValueError, match=r"num_items_in_batch=0 but this batch holds 6 target"):  # 2 x 3 values
+        sequence_classification_loss(logits[:2, :3], torch.rand(2, 3), "regression", num_items_in_batch=0)
+    with pytest.raises(ValueError, match=r"num_items_in_batch=-1"):
+        token_classification_loss(logits[None], labels[None], num_items_in_batch=-1)
+
+
 def test_token_loss_is_computed_in_float32_even_for_half_logits():
     logits = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
     labels = torch.tensor([[0, 1, -100, 2, 1], [-100, -100, 0, 0, 2]])

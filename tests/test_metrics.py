@@ -166,6 +166,46 @@ def test_squad_scores_rejects_mismatched_lengths_and_non_strings():
         token_f1("a", [])
 
 
+def test_squad_scores_read_the_datasets_answers_dict_by_its_text_list_like_the_official_script():
+    # dataset["answers"] rows: {"text": [...], "answer_start": [...]}; the official script scores answers["text"]
+    predictions = ["in Paris", "Paris"]
+    references = [
+        {"text": ["Paris", "the city of Paris"], "answer_start": [10, 0]},
+        {"text": ["Paris"], "answer_start": [0]},
+    ]
+    # by hand: "in paris" vs "paris" p=1/2 r=1 -> 2/3; vs "city of paris" p=1/2 r=1/3 -> 2/5; best 2/3
+    assert squad_scores(predictions, references) == {"exact_match": 0.5, "f1": pytest.approx((2 / 3 + 1) / 2)}
+    pairs = list(zip(predictions, references))
+    official_f1 = [official_metric_max_over_ground_truths(official_f1_score, p, r["text"]) for p, r in pairs]
+    official_em = [official_metric_max_over_ground_truths(official_exact_match_score, p, r["text"]) for p, r in pairs]
+    assert squad_scores(predictions, references)["f1"] == pytest.approx(sum(official_f1) / 2)
+    assert squad_scores(predictions, references)["exact_match"] == sum(official_em) / 2
+    assert squad_scores(predictions, references) == squad_scores(predictions, [r["text"] for r in references])
+    assert exact_match("Paris", references[1]) == 1.0 and token_f1("in Paris", references[0]) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        ({"answer": "Paris"}, TypeError, r"reference 1: got a mapping with keys \['answer'\]"),
+        ({"text": "Paris", "answer_start": 0}, TypeError, r"reference 1: got a mapping"),
+        (["Paris", 3], TypeError, r"reference 1: every reference answer must be a string, got int"),
+        ({"text": ["Paris", None]}, TypeError, r"reference 1: every reference answer must be a string, got NoneType"),
+        (5, TypeError, r"reference 1: got int"),
+        ({"text": [], "answer_start": []}, ValueError, r"reference 1: no reference answer"),
+    ],
+)
+def test_squad_scores_name_the_row_of_a_reference_they_cannot_read(bad, error, message):
+    with pytest.raises(error, match=message):
+        squad_scores(["a", "Paris"], ["a", bad])
+
+
+def test_squad_scores_reject_a_column_passed_as_one_dict():
+    # a batched column {"text": [[...], ...]} would otherwise be read as its keys
+    with pytest.raises(TypeError, match="got a mapping with keys"):
+        squad_scores(["a", "b"], {"text": [["a"], ["b"]], "answer_start": [[0], [0]]})
+
+
 answers = st.text(alphabet="abc ,.", max_size=12)
 
 

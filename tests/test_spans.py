@@ -90,6 +90,94 @@ def test_best_spans_rejects_bad_input_with_a_teaching_error(kwargs, error, messa
         best_spans(**arguments)
 
 
+INF = float("inf")
+
+
+@pytest.mark.parametrize(
+    "start, end, name, positions",
+    [
+        ([0.0, 5.0, float("nan")], [0.0, 5.0, 1.0], "start_logits", r"\[2\]"),  # would rank first: Span(2, 2, nan)
+        ([0.0, 1.0, 2.0], [float("nan"), 0.0, float("nan")], "end_logits", r"\[0, 2\]"),
+        ([INF, 0.0], [-INF, 0.0], "start_logits", r"\[0\]"),  # +inf + -inf is NaN
+    ],
+)
+def test_nan_or_plus_inf_logits_are_an_error_naming_the_positions(start, end, name, positions):
+    for decode in (best_span, best_spans):
+        with pytest.raises(ValueError, match=rf"{name} holds NaN or \+inf at token positions {positions}"):
+            decode(start, end)
+
+
+def test_decode_windows_names_the_window_and_token_of_a_nan_logit():
+    start, end = torch.zeros(2, 3), torch.zeros(2, 3)
+    end[1, 2] = float("nan")
+    offsets = torch.tensor([[(0, 1), (1, 2), (2, 3)]] * 2)
+    with pytest.raises(ValueError, match=r"end_logits holds NaN or \+inf at \(window, token\) positions \[\(1, 2\)\]"):
+        decode_windows(start, end, offsets, torch.ones(2, 3, dtype=torch.bool), "abc")
+
+
+def test_spans_with_a_minus_inf_logit_are_never_returned_so_fewer_than_n_best_may_come_back():
+    # masked token 0 scores 0, the context tokens -inf: nothing in the context can be the answer
+    mask = torch.tensor([False, True, True])
+    assert best_spans([0.0, -INF, -INF], [0.0, -INF, -INF], context_mask=mask, n_best=3) == []
+    # every end is -inf: no span, and never (1, 0) with end < start
+    assert best_spans([1.0, 2.0], [-INF, -INF], n_best=3) == []
+    # only end 1 is finite: (0,1) = 1 + 0, (1,1) = 2 + 0; (1,2), (2,2), (0,0) ... are -inf
+    assert best_spans([1.0, 2.0, 0.0], [-INF, 0.0, -INF], n_best=5) == [Span(1, 1, 2.0), Span(0, 1, 1.0)]
+    # with a mask: (2,3) = 1 + 2 and (3,3) = 0 + 2; [CLS]'s 9 + 9 is outside, the rest has a -inf end
+    start, end = [9.0, -INF, 1.0, 0.0], [9.0, 0.0, -INF, 2.0]
+    mask = torch.tensor([False, True, True, True])
+    assert best_spans(start, end, context_mask=mask, n_best=10) == [Span(2, 3, 3.0), Span(3, 3, 2.0)]
+    assert best_span(start, end, context_mask=mask) == Span(2, 3, 3.0)
+    with pytest.raises(ValueError, match="no valid span scores above -inf"):
+        best_span([1.0, 2.0], [-INF, -INF])
+
+
+def test_a_window_whose_context_logits_are_all_minus_inf_proposes_no_answer():
+    offsets = torch.tensor([[(0, 1), (1, 2), (2, 3)]] * 2)
+    start = torch.tensor([[-INF, -INF, -INF], [0.0, 4.0, 0.0]])
+    end = torch.tensor([[-INF, -INF, -INF], [0.0, 0.0, 3.0]])
+    answers = decode_windows(start, end, offsets, torch.ones(2, 3, dtype=torch.bool), "abc", n_best=5)
+    assert [(a.window, a.token_start, a.token_end, a.score) for a in answers][:2] == [(1, 1, 2, 7.0), (1, 1, 1, 4.0)]
+    assert all(a.window == 1 for a in answers)
+    assert decode_windows(start[:1], end[:1], offsets[:1], torch.ones(1, 3, dtype=torch.bool), "abc") == []
+
+
+def run_qa_reference(start, end, mask, max_answer_length, n_best):
+    """transformers' run_qa postprocessing (utils_qa.postprocess_qa_predictions) over every start and end:
+    skip a position outside the context, end < start and a span too long; score start + end (float32 as the
+    kit); then, the kit's rule, skip a -inf score. Ranked by score, ties by start then end."""
+    start, end = torch.tensor(start, dtype=torch.float32), torch.tensor(end, dtype=torch.float32)
+    spans = []
+    for i in range(len(start)):
+        for j in range(len(end)):
+            if not (mask[i] and mask[j]) or j < i or j - i + 1 > max_answer_length:
+                continue
+            score = float(start[i] + end[j])
+            if score > -INF:
+                spans.append(Span(i, j, score))
+    return sorted(spans, key=lambda s: (-s.score, s.start, s.end))[:n_best]
+
+
+logit_or_minus_inf = st.one_of(st.integers(-3, 3).map(float), st.just(-INF))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 8).flatmap(
+        lambda n: st.tuples(
+            *(st.lists(item, min_size=n, max_size=n) for item in (logit_or_minus_inf, logit_or_minus_inf, st.booleans()))
+        )
+    ),
+    st.integers(1, 4),
+    st.integers(1, 12),
+)
+def test_best_spans_equal_run_qa_postprocessing_with_minus_inf_logits_and_a_mask(logits, max_answer_length, n_best):
+    start, end, mask = logits  # small integers: many ties
+    spans = best_spans(start, end, max_answer_length=max_answer_length, n_best=n_best, context_mask=torch.tensor(mask))
+    assert spans == run_qa_reference(start, end, mask, max_answer_length, n_best)
+    assert all(mask[s.start] and mask[s.end] and s.start <= s.end and s.score > -INF for s in spans)
+
+
 logit_lists = st.integers(1, 12).flatmap(
     lambda n: st.tuples(
         st.lists(st.floats(-10, 10, allow_nan=False), min_size=n, max_size=n),

@@ -43,6 +43,23 @@ def _as_logits(name: str, values) -> torch.Tensor:
     return tensor.float().cpu()
 
 
+def _check_no_nan_or_plus_inf(name: str, tensor: torch.Tensor) -> None:
+    """Raise a ValueError naming the positions of NaN or +inf logits (-inf is allowed: a position never chosen).
+
+    A NaN would rank anywhere (``torch.sort`` puts it first) and ``+inf + -inf`` is NaN: both come from a bug
+    upstream (an overflow in float16, a division by zero), and no span read from them means anything.
+    """
+    bad = torch.isnan(tensor) | torch.isposinf(tensor)
+    if bool(bad.any()):
+        where = [tuple(p) if len(p) > 1 else p[0] for p in bad.nonzero().tolist()]
+        kind = "(window, token) positions" if tensor.ndim > 1 else "token positions"
+        raise ValueError(
+            f"{name} holds NaN or +inf at {kind} {where[:10]}{' ...' if len(where) > 10 else ''}; "
+            f"logits must be finite numbers, or -inf for a position that can never be chosen. Look for an "
+            f"overflow (float16) or a division by zero in the model that produced them."
+        )
+
+
 def _check_positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}).")
@@ -61,13 +78,16 @@ def best_spans(
     """The ``n_best`` highest-scoring valid spans of one sequence, best first.
 
     A span ``(start, end)`` is valid when ``start <= end``, it holds at most ``max_answer_length``
-    tokens (``end - start + 1 <= max_answer_length``) and, if ``context_mask`` is given, both of its
-    ends are context tokens. Its score is ``start_logits[start] + end_logits[end]``: the two logits
-    are log-probabilities up to a constant, so the sum ranks spans like the product of probabilities.
+    tokens (``end - start + 1 <= max_answer_length``), if ``context_mask`` is given both of its
+    ends are context tokens, and its score is above ``-inf``. Its score is
+    ``start_logits[start] + end_logits[end]``: the two logits are log-probabilities up to a constant,
+    so the sum ranks spans like the product of probabilities. A ``-inf`` logit (a position masked
+    out upstream) has probability 0: no span starting or ending there is ever returned.
 
     Args:
-        start_logits: ``(seq,)`` floats, the head's ``start_logits`` for one example (one window).
-        end_logits: ``(seq,)`` floats, same shape.
+        start_logits: ``(seq,)`` floats, the head's ``start_logits`` for one example (one window);
+            finite, or ``-inf`` where no span may start.
+        end_logits: ``(seq,)`` floats, same shape; finite or ``-inf``.
         max_answer_length: longest answer, in tokens, that may be returned; at least 1.
         n_best: how many spans to return at most; at least 1.
         context_mask: optional ``(seq,)`` bools, True on context tokens (``sequence_ids == 1``). With
@@ -75,12 +95,13 @@ def best_spans(
 
     Returns:
         Up to ``n_best`` :class:`Span` s sorted by decreasing score (equal scores: earlier start, then
-        earlier end, first); fewer if fewer spans are valid, an empty list if none is (a mask with no
-        True).
+        earlier end, first), every score finite; fewer if fewer spans are valid, an empty list if none
+        is (a mask with no True, or every allowed span has a ``-inf`` logit at one end).
 
     Raises:
-        TypeError / ValueError: logits not 1-D or of different lengths, a mask of the wrong shape or
-            dtype, ``max_answer_length`` or ``n_best`` below 1.
+        ValueError: a NaN or ``+inf`` logit (its positions named), logits not 1-D or of different
+            lengths, a mask of the wrong shape, ``max_answer_length`` or ``n_best`` below 1.
+        TypeError: logits or mask of the wrong dtype, ``max_answer_length`` or ``n_best`` not an int.
 
     Example:
         >>> best_spans([0.0, 2.0, 1.0], [0.0, 0.0, 3.0], max_answer_length=2, n_best=2)
@@ -99,6 +120,8 @@ def best_spans(
             f"start_logits has {start.shape[0]} tokens but end_logits has {end.shape[0]}; "
             f"both must come from the same forward pass."
         )
+    _check_no_nan_or_plus_inf("start_logits", start)
+    _check_no_nan_or_plus_inf("end_logits", end)
     _check_positive_int("max_answer_length", max_answer_length)
     _check_positive_int("n_best", n_best)
     seq_len = start.shape[0]
@@ -118,11 +141,13 @@ def best_spans(
     scores = start[:, None] + end[None, :]  # (seq, seq): row = start token, column = end token
     index = torch.arange(seq_len)
     length = index[None, :] - index[:, None] + 1  # (seq, seq): end - start + 1
-    valid = (length >= 1) & (length <= max_answer_length) & mask[:, None] & mask[None, :]
-    n_valid = int(valid.sum())
+    allowed = (length >= 1) & (length <= max_answer_length) & mask[:, None] & mask[None, :]
+    scores = scores.masked_fill(~allowed, float("-inf")).flatten()  # (seq * seq,)
+    # A span with a -inf logit at either end has probability 0: it is no candidate, however few remain.
+    # (Counting only `allowed` would let the sort fill up n_best with -inf spans, masked or end < start.)
+    n_valid = int((scores > float("-inf")).sum())
     if n_valid == 0:
         return []
-    scores = scores.masked_fill(~valid, float("-inf")).flatten()  # (seq * seq,)
     # A stable sort breaks ties the same way everywhere: the earlier start first, then the earlier end.
     values, order = torch.sort(scores, descending=True, stable=True)
     k = min(n_best, n_valid)
@@ -136,8 +161,9 @@ def best_span(start_logits, end_logits, *, max_answer_length: int = 30, context_
     """The single highest-scoring valid span (see :func:`best_spans` for the rules).
 
     Raises:
-        ValueError: no span is valid (``context_mask`` has no True), plus the errors of
-            :func:`best_spans`.
+        ValueError: no span is valid (``context_mask`` has no True, or every allowed span has a
+            ``-inf`` logit at one end), plus the errors of :func:`best_spans`. Use :func:`best_spans`,
+            which returns an empty list then, to handle that case without an exception.
 
     Example:
         >>> best_span([0.0, 2.0, 1.0], [3.0, 0.0, 0.0])  # end 0 would precede start 1
@@ -145,8 +171,14 @@ def best_span(start_logits, end_logits, *, max_answer_length: int = 30, context_
     """
     spans = best_spans(start_logits, end_logits, max_answer_length=max_answer_length, n_best=1, context_mask=context_mask)
     if not spans:
+        if context_mask is not None and not bool(torch.as_tensor(context_mask).any()):
+            raise ValueError(
+                "no valid span: context_mask marks no token as context. Check the mask "
+                "(True where sequence_ids == 1) or leave it out to allow every token."
+            )
         raise ValueError(
-            "no valid span: context_mask marks no token as context. Check the mask "
-            "(True where sequence_ids == 1) or leave it out to allow every token."
+            f"no valid span scores above -inf: every span of at most max_answer_length={max_answer_length} "
+            f"tokens{' inside context_mask' if context_mask is not None else ''} has a -inf start or end logit. "
+            f"Check what set those logits to -inf, or call best_spans, which returns [] here."
         )
     return spans[0]

@@ -6,7 +6,13 @@ from typing import Sequence
 
 import torch
 
-from modlayers.spans.decoding import Answer, _as_logits, _check_positive_int, best_spans
+from modlayers.spans.decoding import (
+    Answer,
+    _as_logits,
+    _check_no_nan_or_plus_inf,
+    _check_positive_int,
+    best_spans,
+)
 from modlayers.spans.offsets import MISSING_ANSWER_CONVENTIONS, char_span_to_token_span, token_span_to_char_span
 
 
@@ -170,7 +176,11 @@ def decode_windows(
         max_answer_length, n_best: as in :func:`best_spans`.
 
     Returns:
-        Up to ``n_best`` :class:`Answer` s, sorted by decreasing score.
+        Up to ``n_best`` :class:`Answer` s, sorted by decreasing score; an empty list when no window
+        has a context span scoring above ``-inf``.
+
+    Raises:
+        ValueError: a NaN or ``+inf`` logit, its ``(window, token)`` positions named; shapes that differ.
 
     Example:
         >>> rows = windows["example_index"] == 0  # the windows of example 0  # doctest: +SKIP
@@ -196,6 +206,8 @@ def decode_windows(
             f"offset_mapping {tuple(offsets.shape)} and context_mask {tuple(mask.shape)} must match the logits "
             f"{tuple(start.shape)} (offsets with a trailing 2); select the same window rows from each."
         )
+    _check_no_nan_or_plus_inf("start_logits", start)  # names (window, token), before any window is decoded
+    _check_no_nan_or_plus_inf("end_logits", end)
     best_by_chars: dict[tuple[int, int], Answer] = {}
     for w in range(start.shape[0]):
         for span in best_spans(
