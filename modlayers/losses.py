@@ -148,6 +148,12 @@ def infer_problem_type(num_labels: int, labels: torch.Tensor) -> str:
     return "multi_label_classification"
 
 
+def _outside_unit_interval(labels: torch.Tensor) -> str:
+    """The first few values of ``labels`` outside [0, 1] (NaN included), for an error message."""
+    outside = labels[~((labels >= 0) & (labels <= 1))]
+    return ", ".join(str(value) for value in outside.flatten()[:5].tolist())
+
+
 def check_sequence_classification_labels(
     labels: torch.Tensor, problem_type: str, num_labels: int, batch_size: int
 ) -> None:
@@ -187,8 +193,10 @@ def check_sequence_classification_labels(
                 f"multi_label_classification needs a multi-hot row per example: labels of shape "
                 f"({batch_size}, {num_labels}), got {shape}.{hint}"
             )
-        if _checks_values() and bool(((labels < 0) | (labels > 1)).any()):
-            raise ValueError("multi_label_classification labels must lie in [0, 1] (1 = the label applies).")
+        # written as "not inside" so that a NaN (every comparison False) is caught too
+        if _checks_values() and not bool(((labels >= 0) & (labels <= 1)).all()):
+            raise ValueError("multi_label_classification labels must lie in [0, 1] (1 = the label applies); "
+                             f"got {_outside_unit_interval(labels)}.")
     else:  # regression
         expected = ((batch_size,), (batch_size, 1)) if num_labels == 1 else ((batch_size, num_labels),)
         if shape not in expected:

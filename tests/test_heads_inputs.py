@@ -139,11 +139,13 @@ def test_inputs_embeds_pools_the_last_position_and_warns_once(caplog):
         (None, torch.tensor([-1, 0]), ValueError, r"class indices \[-1\] outside"),
         (None, torch.tensor([0.0, 1.0]), ValueError, r"shape \(2, 3\), got \(2,\).*labels.long\(\)"),
         ("multi_label_classification", torch.tensor([[0.0, 2.0, 1.0], [0.0, 0.0, 1.0]]), ValueError, r"lie in \[0, 1\]"),
+        ("multi_label_classification", torch.tensor([[0.0, float("nan"), 1.0], [0.0, 0.0, 1.0]]), ValueError,
+         r"lie in \[0, 1\].*got nan"),
         ("regression", torch.tensor([1.0, 2.0]), ValueError, r"regression with num_labels=3 needs labels of shape \(2, 3\)"),
         ("not_a_problem", torch.tensor([0, 1]), ValueError, "problem_type must be one of"),
         (None, [0, 1], TypeError, "labels must be a torch.Tensor"),
     ],
-    ids=["single-label-2d", "single-label-float", "index-too-large", "index-negative", "float-as-multilabel-shape", "multilabel-out-of-range", "regression-shape", "unknown-problem-type", "list-labels"],
+    ids=["single-label-2d", "single-label-float", "index-too-large", "index-negative", "float-as-multilabel-shape", "multilabel-out-of-range", "multilabel-nan", "regression-shape", "unknown-problem-type", "list-labels"],
 )
 def test_sequence_labels_that_do_not_fit_the_problem_type_are_rejected(problem_type, labels, error, match):
     model = build(TinyClassifier, num_labels=3)
