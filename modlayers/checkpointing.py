@@ -65,7 +65,9 @@ Switch it on with transformers' ``model.gradient_checkpointing_enable(...)`` /
 layer, or with :func:`enable_gradient_checkpointing` on any ``nn.Module``. transformers'
 ``every_n_layers`` counts only its own layer class; a model that sets
 ``_set_gradient_checkpointing = set_gradient_checkpointing`` (the kit's ``TinyTransformer``
-does) has the kit's layers counted too.
+does) has the kit's layers counted too. Like transformers' switch, :func:`enable_gradient_checkpointing`
+sets every flag anew at each call, turns the base model's own flag on (no cache in training) and, on a
+``PreTrainedModel``, hooks the input embeddings (frozen embeddings, re-entrant checkpoint: gradients still flow).
 """
 
 import functools
