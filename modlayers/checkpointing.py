@@ -38,7 +38,9 @@ Sharp edges (from ``torch.utils.checkpoint``):
       layer warns at the call too, naming the element (``extra[0]``, ``state['k']``).
     - ``use_reentrant=True`` also needs at least one positional input that requires
       grad; with frozen embeddings nothing does and the layer's parameters get no
-      gradient (torch warns). ``use_reentrant=False`` has neither problem.
+      gradient (torch warns). On a ``PreTrainedModel`` both switches hook the input
+      embeddings so that their output requires grad; a plain stack is not hooked.
+      ``use_reentrant=False`` has neither problem.
     - Keyword arguments are bound into the checkpointed call (``functools.partial``), so the
       tensors among them (an attention mask or bias, rotary ``cos``/``sin``) stay alive until the
       backward pass, like the positional inputs, but outside autograd's saved-tensor hooks. The
@@ -81,7 +83,8 @@ from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 from transformers.utils import logging
 
-from modlayers.reentrant_warnings import positional_call, warn_about_untracked_tensors  # noqa: F401 (positional_call: also here)
+# positional_call is imported from here too
+from modlayers.reentrant_warnings import positional_call, warn_about_untracked_tensors  # noqa: F401
 
 logger = logging.get_logger(__name__)
 
@@ -474,7 +477,7 @@ def _unhook_input_embeddings(model: nn.Module) -> None:
 
 
 def disable_gradient_checkpointing(model: nn.Module) -> None:
-    """Switch checkpointing off in ``model``: every module with a ``gradient_checkpointing`` flag, nested layers included.
+    """Switch checkpointing off in ``model``: every module with a ``gradient_checkpointing`` flag, nested ones too.
 
     Also removes the input-embedding hook :func:`enable_gradient_checkpointing` adds to a ``PreTrainedModel``
     (transformers' ``activation_checkpointing_disable`` leaves it, except under PEFT).

@@ -54,7 +54,8 @@ def warn_about_untracked_tensors(layer: nn.Module, forward, args: tuple, kwargs:
     by_keyword = [n for n, v in kwargs.items() if isinstance(v, torch.Tensor) and v.requires_grad]
     if by_keyword:
         call = positional_call(forward, len(args), kwargs, by_keyword)
-        fix = f"Pass it positionally, in the order forward takes its arguments: {call}; or enable " if call else "Enable "
+        fix = (f"Pass it positionally, in the order forward takes its arguments: {call}; or enable "
+               if call else "Enable ")
         for name in by_keyword:
             warnings.warn(
                 f"{layer.__class__.__name__}: `{name}` requires grad but was passed by keyword. With "
