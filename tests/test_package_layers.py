@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "modlayers"
-LIBRARY = {"checkpointing", "offloading", "heads", "head_checkpoints", "pooling", "losses", "base_model", "spans",
+LIBRARY = {"checkpointing", "reentrant_warnings", "offloading", "heads", "head_checkpoints", "pooling", "losses", "base_model", "spans",
            "label_alignment", "metrics"}
 LESSONS = {"lessons"}
 COURSE = {"course"}
