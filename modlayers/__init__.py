@@ -3,7 +3,8 @@
 The package has three layers, each importing only from its own and the ones above it:
 
 - **the library**, what mirrors ``transformers/modeling_layers.py``: :class:`GradientCheckpointingLayer`
-  (``modlayers.checkpointing``, with ``modlayers.offloading``); :class:`GenericForSequenceClassification`,
+  (``modlayers.checkpointing``, with ``modlayers.reentrant_warnings`` and
+  ``modlayers.offloading``); :class:`GenericForSequenceClassification`,
   :class:`GenericForQuestionAnswering`, :class:`GenericForTokenClassification` (``modlayers.heads``,
   ``modlayers.head_checkpoints``, ``modlayers.base_model``); and the pure functions behind them: pooling
   (``modlayers.pooling``), the losses (``modlayers.losses``), span decoding (``modlayers.spans``), label

@@ -38,7 +38,9 @@ Sharp edges (from ``torch.utils.checkpoint``):
       layer warns at the call too, naming the element (``extra[0]``, ``state['k']``).
     - ``use_reentrant=True`` also needs at least one positional input that requires
       grad; with frozen embeddings nothing does and the layer's parameters get no
-      gradient (torch warns). ``use_reentrant=False`` has neither problem.
+      gradient (torch warns). On a ``PreTrainedModel`` both switches hook the input
+      embeddings so that their output requires grad; a plain stack is not hooked.
+      ``use_reentrant=False`` has neither problem.
     - Keyword arguments are bound into the checkpointed call (``functools.partial``), so the
       tensors among them (an attention mask or bias, rotary ``cos``/``sin``) stay alive until the
       backward pass, like the positional inputs, but outside autograd's saved-tensor hooks. The
@@ -65,20 +67,24 @@ Switch it on with transformers' ``model.gradient_checkpointing_enable(...)`` /
 layer, or with :func:`enable_gradient_checkpointing` on any ``nn.Module``. transformers'
 ``every_n_layers`` counts only its own layer class; a model that sets
 ``_set_gradient_checkpointing = set_gradient_checkpointing`` (the kit's ``TinyTransformer``
-does) has the kit's layers counted too.
+does) has the kit's layers counted too. Like transformers' switch, :func:`enable_gradient_checkpointing`
+sets every flag anew at each call, turns the base model's own flag on (no cache in training) and, on a
+``PreTrainedModel``, hooks the input embeddings (frozen embeddings, re-entrant checkpoint: gradients still flow).
 """
 
 import functools
-import inspect
 import threading
-import warnings
 
 import torch
 import transformers.modeling_layers
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.checkpoint import checkpoint
+from transformers import PreTrainedModel
 from transformers.utils import logging
+
+# positional_call is imported from here too
+from modlayers.reentrant_warnings import positional_call, warn_about_untracked_tensors  # noqa: F401
 
 logger = logging.get_logger(__name__)
 
@@ -202,22 +208,7 @@ def with_checkpointing(forward):
 
         if _uses_reentrant(self._gradient_checkpointing_func):
             _check_not_under_ddp_finding_unused_parameters(self)
-            _warn_about_untracked_tensors(self, args, kwargs)
-            by_keyword = [n for n, v in kwargs.items() if isinstance(v, torch.Tensor) and v.requires_grad]
-            if by_keyword:
-                call = positional_call(forward, len(args), kwargs, by_keyword)
-                fix = (f"Pass it positionally, in the order forward takes its arguments: {call}; or enable "
-                       if call else "Enable ")
-                for name in by_keyword:
-                    warnings.warn(
-                        f"{self.__class__.__name__}: `{name}` requires grad but was passed by keyword. With "
-                        "use_reentrant=True a checkpoint only tracks its positional inputs, so gradients do not "
-                        f"reach `{name}` properly: the output is cut off from the graph when no positional input "
-                        "requires grad, and backward fails ('backward through the graph a second time') when "
-                        f"`{name}` shares history with them. {fix}checkpointing with use_reentrant=False.",
-                        UserWarning,
-                        stacklevel=4,  # the caller of layer(...), past nn.Module's call
-                    )
+            warn_about_untracked_tensors(self, forward, args, kwargs)
 
         # Keyword arguments are bound now (and kept with the call until backward); positional ones become the
         # checkpoint's inputs.
@@ -225,72 +216,6 @@ def with_checkpointing(forward):
         return self._gradient_checkpointing_func(functools.partial(_run_checkpointed, forward, self, **kwargs), *args)
 
     return forward_with_checkpointing
-
-
-def _grad_tensors_inside(value, path: str):
-    """``(path, tensor)`` for each tensor that requires grad inside tuples, lists and dicts in ``value``."""
-    if isinstance(value, (tuple, list)):
-        items = enumerate(value)
-    elif isinstance(value, dict):
-        items = ((repr(key), item) for key, item in value.items())
-    else:
-        return
-    for key, item in items:
-        if isinstance(item, torch.Tensor):
-            if item.requires_grad:
-                yield f"{path}[{key}]", item
-        else:
-            yield from _grad_tensors_inside(item, f"{path}[{key}]")
-
-
-def _warn_about_untracked_tensors(layer: nn.Module, args: tuple, kwargs: dict) -> None:
-    """Warn for each grad tensor a re-entrant checkpoint cannot track: inside a container, positional or keyword."""
-    containers = [(f"positional argument {index}", value) for index, value in enumerate(args)]
-    containers += [(f"`{name}`", value) for name, value in kwargs.items()]
-    for where, value in containers:
-        for path, _ in _grad_tensors_inside(value, "" if where.startswith("positional") else where.strip("`")):
-            shown = f"{where}{path}" if where.startswith("positional") else f"`{path}`"
-            warnings.warn(
-                f"{layer.__class__.__name__}: {shown} requires grad but sits inside a {type(value).__name__}. With "
-                "use_reentrant=True a checkpoint only tracks tensors passed positionally on their own, not inside "
-                "a tuple, list or dict: gradients do not reach it properly (the output is cut off from the graph, "
-                "or backward fails with 'backward through the graph a second time' when it shares history with "
-                "a positional input). Pass the tensor as a positional argument of its own, or enable "
-                "checkpointing with use_reentrant=False.",
-                UserWarning,
-                stacklevel=5,  # the caller of layer(...), past nn.Module's call and the checkpointing wrapper
-            )
-
-
-def positional_call(forward, num_positional: int, kwargs: dict, names: list[str]) -> str | None:
-    """The call that passes ``names`` positionally, in ``forward``'s own order, as text: ``layer(x, gate)``.
-
-    Every parameter up to the last of ``names`` is written positionally (by its name when the caller gave
-    it, by its default otherwise); the other keyword arguments stay keywords. ``None`` when no such call
-    exists (a keyword-only parameter, ``**kwargs``, a required parameter the caller did not give).
-
-    Example:
-        >>> def forward(self, x, mask=None, gate=None, scale=1.0):
-        ...     pass
-        >>> positional_call(forward, 1, {"gate": 0, "scale": 2.0}, ["gate"])
-        'layer(x, None, gate, scale=scale)'
-    """
-    parameters = list(inspect.signature(forward).parameters.values())[1:]  # without self
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    order = [p.name for p in positional]
-    if any(name not in order for name in names):
-        return None
-    last = max(order.index(name) for name in names)
-    written = []
-    for index, parameter in enumerate(positional[: last + 1]):
-        if index < num_positional or parameter.name in kwargs:
-            written.append(parameter.name)
-        elif parameter.default is not parameter.empty:
-            written.append(repr(parameter.default))
-        else:
-            return None
-    written += [f"{name}={name}" for name in kwargs if name not in order[: last + 1]]
-    return f"layer({', '.join(written)})"
 
 
 def _run_checkpointed(forward, layer, *args, **kwargs):
@@ -365,6 +290,17 @@ def enable_gradient_checkpointing(
 ) -> list[nn.Module]:
     """Switch checkpointing on for the layers of any ``nn.Module`` stack.
 
+    Each call describes the whole new state, as transformers' switch re-sets every module: the chosen layers
+    (and the checkpointable layers nested in them) are switched on, every other checkpointable layer off, so
+    nothing is left over from an earlier call. As transformers' ``activation_checkpointing_enable`` does:
+        - every other module with a ``gradient_checkpointing`` flag (``LlamaModel``, ``BertEncoder``) is
+          switched on too; such a model then turns ``use_cache=True`` off in training, with its warning, and
+          returns no cache (a checkpointed layer cannot write one).
+        - on a ``PreTrainedModel`` whose ``main_input_name`` is ``"input_ids"`` (or with PEFT adapters loaded),
+          a forward hook makes the input embeddings' output require grad, so that a re-entrant checkpoint gets
+          an input to differentiate and the layers' parameters get their gradients when the embeddings are
+          frozen (LoRA). :func:`disable_gradient_checkpointing` removes the hook.
+
     Args:
         model: a module containing :class:`GradientCheckpointingLayer` s (transformers'
             own ``GradientCheckpointingLayer`` s count too).
@@ -384,7 +320,7 @@ def enable_gradient_checkpointing(
             ``context_fn`` for a selective policy or ``preserve_rng_state``.
 
     Returns:
-        The layers that are now checkpointed.
+        The layers that are now checkpointed (the outermost ones that run their own checkpoint).
 
     Raises:
         ValueError: ``every_n_layers < 1``, or ``model`` has no checkpointable layer (of
@@ -423,10 +359,13 @@ def enable_gradient_checkpointing(
     else:
         run_checkpoint = checkpoint_reporting_bound_tensors
     checkpoint_func = functools.partial(run_checkpoint, use_reentrant=use_reentrant, **checkpoint_kwargs)
-    for index, layer in enumerate(layers):
-        layer._gradient_checkpointing_func = checkpoint_func
-        layer.gradient_checkpointing = index % every_n_layers == 0
-    return [layer for layer in layers if layer.gradient_checkpointing]
+    chosen = layers[::every_n_layers]  # layers 0, n, 2n, ...
+    _set_flags(model, checkpoint_func, enable=True)  # a new state: every layer off, every other flag on
+    for layer in chosen:
+        for module in _all_checkpointable(layer):  # the layer and the layers nested in it
+            module.gradient_checkpointing = True
+    _hook_input_embeddings(model)
+    return chosen
 
 
 def set_gradient_checkpointing(
@@ -483,7 +422,65 @@ def set_gradient_checkpointing(
         )
 
 
+def _set_flags(model: nn.Module, checkpoint_func, enable: bool) -> None:
+    """Every checkpointable layer off; every other module with a ``gradient_checkpointing`` flag set to ``enable``."""
+    for module in model.modules():
+        if hasattr(module, "gradient_checkpointing"):
+            if checkpoint_func is not None:
+                module._gradient_checkpointing_func = checkpoint_func
+            module.gradient_checkpointing = enable and not isinstance(module, CHECKPOINTABLE_LAYERS)
+
+
+def _require_grad_of_output(module: nn.Module, inputs, output: torch.Tensor) -> None:
+    """Forward hook on the input embeddings: their output requires grad, even when the embeddings are frozen."""
+    output.requires_grad_(True)
+
+
+def _hook_input_embeddings(model: nn.Module) -> None:
+    """transformers 5.25's ``enable_input_require_grads`` where its switch calls it, without piling up hooks.
+
+    The hooks are kept where transformers keeps them (``_require_grads_hooks``, ``_require_grads_hook``), so
+    ``model.disable_input_require_grads()`` removes them too. A module-level hook: the model still pickles.
+    """
+    if not isinstance(model, PreTrainedModel):
+        return
+    if model.main_input_name != "input_ids" and not getattr(model, "_hf_peft_config_loaded", False):
+        return
+    _unhook_input_embeddings(model)
+    hooks, seen = [], set()
+    for module in model.modules():  # each PreTrainedModel inside (an encoder-decoder's parts), as transformers does
+        if not (isinstance(module, PreTrainedModel) and hasattr(module, "get_input_embeddings")):
+            continue
+        try:
+            embeddings = module.get_input_embeddings()
+        except NotImplementedError:
+            continue
+        if embeddings is None or not hasattr(embeddings, "register_forward_hook") or id(embeddings) in seen:
+            continue
+        seen.add(id(embeddings))
+        hooks.append(embeddings.register_forward_hook(_require_grad_of_output))
+    if hooks:
+        model._require_grads_hooks = hooks
+        model._require_grads_hook = hooks[0]
+
+
+def _unhook_input_embeddings(model: nn.Module) -> None:
+    """Remove the hooks of :func:`_hook_input_embeddings` (or of transformers' ``enable_input_require_grads``)."""
+    hooks = list(getattr(model, "_require_grads_hooks", None) or [])
+    if getattr(model, "_require_grads_hook", None) is not None:
+        hooks.append(model._require_grads_hook)
+        del model._require_grads_hook
+    for handle in hooks:
+        handle.remove()  # (a handle already removed is skipped)
+    if hasattr(model, "_require_grads_hooks"):
+        model._require_grads_hooks = []
+
+
 def disable_gradient_checkpointing(model: nn.Module) -> None:
-    """Switch checkpointing off for every checkpointable layer in ``model``, nested ones included."""
-    for layer in _all_checkpointable(model):
-        layer.gradient_checkpointing = False
+    """Switch checkpointing off in ``model``: every module with a ``gradient_checkpointing`` flag, nested ones too.
+
+    Also removes the input-embedding hook :func:`enable_gradient_checkpointing` adds to a ``PreTrainedModel``
+    (transformers' ``activation_checkpointing_disable`` leaves it, except under PEFT).
+    """
+    _set_flags(model, None, enable=False)
+    _unhook_input_embeddings(model)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "modlayers"
-LIBRARY = {"checkpointing", "offloading", "heads", "head_checkpoints", "pooling", "losses", "base_model", "spans",
-           "label_alignment", "metrics"}
+LIBRARY = {"checkpointing", "reentrant_warnings", "offloading", "heads", "head_checkpoints", "pooling", "losses",
+           "base_model", "spans", "label_alignment", "metrics"}
 LESSONS = {"lessons"}
 COURSE = {"course"}
 ENTRY_POINTS = {"__init__", "__main__"}  # `import modlayers` and `python -m modlayers` reach every layer
