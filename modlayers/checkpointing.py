@@ -92,7 +92,11 @@ CACHE_ARGUMENTS = ("past_key_values", "cache", "layer_past")
 
 # How many checkpointed layers are running their forward (or its recompute) in this thread.
 # Autograd may recompute in another thread (one per CUDA device); the count follows the call.
-_checkpointed_forwards = threading.local()
+class _ForwardDepth(threading.local):
+    depth = 0  # a class default: every thread starts at 0, and torch.compile can read it before any write
+
+
+_checkpointed_forwards = _ForwardDepth()
 
 # Called with every tensor a checkpointed call keeps alive outside autograd's saved-tensor hooks: the tensors
 # bound into the call as keyword arguments. The memory lab's SavedTensorCounter adds itself while it counts.
@@ -136,7 +140,9 @@ def checkpoint_reporting_bound_tensors(function, *args, **kwargs):
 
 
 def _inside_checkpointed_layer() -> bool:
-    return getattr(_checkpointed_forwards, "depth", 0) > 0
+    # torch.compile cannot guard a thread-local that changes inside the frame: while tracing, each layer decides
+    # alone (a nested layer checkpoints inside its parent's checkpoint; the numbers are the same)
+    return not torch.compiler.is_compiling() and _checkpointed_forwards.depth > 0
 
 
 def _uses_reentrant(checkpoint_func) -> bool:
@@ -220,7 +226,9 @@ def with_checkpointing(forward):
 
 def _run_checkpointed(forward, layer, *args, **kwargs):
     """The call the checkpoint runs, in the forward pass and again in the recompute (no module hooks)."""
-    _checkpointed_forwards.depth = getattr(_checkpointed_forwards, "depth", 0) + 1
+    if torch.compiler.is_compiling():  # no count while tracing (see _inside_checkpointed_layer)
+        return forward(layer, *args, **kwargs)
+    _checkpointed_forwards.depth += 1
     try:
         return forward(layer, *args, **kwargs)
     finally:
