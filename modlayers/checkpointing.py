@@ -301,13 +301,14 @@ def enable_gradient_checkpointing(
     Each call describes the whole new state, as transformers' switch re-sets every module: the chosen layers
     (and the checkpointable layers nested in them) are switched on, every other checkpointable layer off, so
     nothing is left over from an earlier call. As transformers' ``activation_checkpointing_enable`` does:
-        - every other module with a ``gradient_checkpointing`` flag (``LlamaModel``, ``BertEncoder``) is
-          switched on too; such a model then turns ``use_cache=True`` off in training, with its warning, and
-          returns no cache (a checkpointed layer cannot write one).
-        - on a ``PreTrainedModel`` whose ``main_input_name`` is ``"input_ids"`` (or with PEFT adapters loaded),
-          a forward hook makes the input embeddings' output require grad, so that a re-entrant checkpoint gets
-          an input to differentiate and the layers' parameters get their gradients when the embeddings are
-          frozen (LoRA). :func:`disable_gradient_checkpointing` removes the hook.
+
+    - every other module with a ``gradient_checkpointing`` flag (``LlamaModel``, ``BertEncoder``) is
+      switched on too; such a model then turns ``use_cache=True`` off in training, with its warning, and
+      returns no cache (a checkpointed layer cannot write one).
+    - on a ``PreTrainedModel`` whose ``main_input_name`` is ``"input_ids"`` (or with PEFT adapters loaded),
+      a forward hook makes the input embeddings' output require grad, so that a re-entrant checkpoint gets
+      an input to differentiate and the layers' parameters get their gradients when the embeddings are
+      frozen (LoRA). :func:`disable_gradient_checkpointing` removes the hook.
 
     Args:
         model: a module containing :class:`GradientCheckpointingLayer` s (transformers'
